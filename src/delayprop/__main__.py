@@ -1,0 +1,5 @@
+import sys
+
+from delayprop.cli import main
+
+sys.exit(main())
