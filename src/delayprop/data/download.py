@@ -1,0 +1,198 @@
+"""Downloading SHD / SSC from the Zenke lab, with md5 checks and atomic writes.
+
+The files and the published checksum list (``md5sums.txt``) live at
+https://zenkelab.org/datasets/. The checksums are fetched at download time, not hard-coded.
+A file is streamed into a hidden temporary file next to its destination and renamed into place
+(``os.replace``) only once it is complete and its md5 matches, so an interrupted or corrupt
+download never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from delayprop.errors import DataError
+
+from .paths import PathLike, resolve_data_dir
+from .reader import one_line
+from .shd import SPLITS, check_split
+
+BASE_URL = "https://zenkelab.org/datasets"
+MD5_FILE = "md5sums.txt"
+_CHUNK = 1 << 20
+
+
+def file_name(name: str, split: str) -> str:
+    """The published file name, e.g. ``shd_train.h5.gz``."""
+    return f"{name}_{split}.h5.gz"
+
+
+def _urlopen(url: str, timeout: float):
+    """Indirection so tests can substitute the opener."""
+    return urllib.request.urlopen(url, timeout=timeout)
+
+
+def parse_md5sums(text: str) -> Dict[str, str]:
+    """``{file name: md5}`` from ``md5sum``-style lines (``<hex>  [*]<name>``)."""
+    out: Dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.strip().split()
+        if len(parts) != 2 or len(parts[0]) != 32:
+            continue
+        digest, fname = parts
+        try:
+            int(digest, 16)
+        except ValueError:
+            continue
+        fname = fname.lstrip("*")
+        out[Path(fname).name] = digest.lower()
+    return out
+
+
+def fetch_checksums(base_url: str = BASE_URL, timeout: float = 30.0) -> Optional[Dict[str, str]]:
+    """The published md5 list, or None (with a warning) if it cannot be fetched."""
+    url = f"{base_url.rstrip('/')}/{MD5_FILE}"
+    try:
+        with _urlopen(url, timeout) as resp:
+            text = resp.read().decode("utf-8", "replace")
+    except Exception as exc:  # network errors come in many types
+        print(f"delayprop: warning: could not fetch {url} ({one_line(exc)}); "
+              "downloads will not be verified", file=sys.stderr)
+        return None
+    return parse_md5sums(text)
+
+
+def md5_of(path: PathLike) -> str:
+    """Hex md5 of a file."""
+    h = hashlib.md5()
+    with open(path, "rb") as fh:
+        for buf in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(buf)
+    return h.hexdigest()
+
+
+def download_file(
+    url: str,
+    dest: PathLike,
+    md5: Optional[str] = None,
+    progress: bool = True,
+    timeout: float = 60.0,
+) -> Path:
+    """Download ``url`` to ``dest`` atomically; verify ``md5`` if given. Returns ``dest``.
+
+    On any failure (network error, short read, checksum mismatch, Ctrl-C) the temporary file
+    is removed and ``dest`` is left as it was.
+    """
+    from tqdm.auto import tqdm
+
+    dest = Path(dest)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    except OSError as exc:
+        raise DataError(
+            f"{dest.parent}: cannot write the data directory ({one_line(exc)})"
+        ) from None
+    try:
+        h = hashlib.md5()
+        received = 0
+        with os.fdopen(fd, "wb") as out:
+            try:
+                resp = _urlopen(url, timeout)
+            except Exception as exc:
+                raise DataError(f"{url}: download failed ({one_line(exc)})") from None
+            with resp:
+                length = resp.headers.get("Content-Length") if resp.headers else None
+                total = int(length) if length and str(length).isdigit() else None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
+                          disable=not progress, file=sys.stderr) as bar:
+                    while True:
+                        try:
+                            buf = resp.read(_CHUNK)
+                        except Exception as exc:
+                            raise DataError(
+                                f"{url}: download interrupted after {received} bytes "
+                                f"({one_line(exc)}); nothing was saved"
+                            ) from None
+                        if not buf:
+                            break
+                        out.write(buf)
+                        h.update(buf)
+                        received += len(buf)
+                        bar.update(len(buf))
+            if total is not None and received != total:
+                raise DataError(
+                    f"{url}: download interrupted: got {received} of {total} bytes; "
+                    "nothing was saved"
+                )
+            out.flush()
+            os.fsync(out.fileno())
+        got = h.hexdigest()
+        if md5 is not None and got != md5.lower():
+            raise DataError(
+                f"{dest.name}: checksum mismatch (md5 {got}, published {md5.lower()}); "
+                "the download was discarded"
+            )
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return dest
+
+
+def download(
+    name: str = "shd",
+    data_dir: Optional[PathLike] = None,
+    splits: Optional[Sequence[str]] = None,
+    base_url: str = BASE_URL,
+    progress: bool = True,
+    force: bool = False,
+    verify: bool = True,
+    timeout: float = 60.0,
+) -> List[Path]:
+    """Download the ``splits`` (default: all) of dataset ``name`` into ``data_dir``.
+
+    Files already present are kept if their md5 matches the published one (or if no checksum
+    is available); ``force`` downloads again. Returns the paths, in the order of ``splits``.
+    """
+    name = str(name).lower()
+    splits = [check_split(name, s) for s in (splits or SPLITS.get(name, ()))]
+    if not splits:
+        check_split(name, "train")  # raises the unknown-dataset error
+    ddir = resolve_data_dir(data_dir)
+    sums = fetch_checksums(base_url, timeout) if verify else None
+    paths = []
+    for split in splits:
+        fname = file_name(name, split)
+        dest = ddir / fname
+        md5 = sums.get(fname) if sums else None
+        if verify and sums is not None and md5 is None:
+            print(f"delayprop: warning: no published checksum for {fname}; not verified",
+                  file=sys.stderr)
+        if dest.is_file() and not force:
+            if md5 is None:
+                print(f"{dest}: already present (not verified)", file=sys.stderr)
+                paths.append(dest)
+                continue
+            if md5_of(dest) == md5:
+                print(f"{dest}: already present, md5 ok", file=sys.stderr)
+                paths.append(dest)
+                continue
+            print(f"{dest}: md5 does not match the published one; downloading again",
+                  file=sys.stderr)
+        url = f"{base_url.rstrip('/')}/{fname}"
+        paths.append(download_file(url, dest, md5=md5, progress=progress, timeout=timeout))
+    return paths
+
+
+__all__ = ["BASE_URL", "MD5_FILE", "download", "download_file", "fetch_checksums", "md5_of",
+           "parse_md5sums", "file_name"]

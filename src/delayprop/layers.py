@@ -1,0 +1,445 @@
+r"""Layers built from LIF neurons (:mod:`delayprop.neurons`) and delay kernels
+(:mod:`delayprop.delays`): delayed synapses, LIF layers (feedforward or recurrent), a leaky
+readout and the network that chains them.
+
+Model (method.md), hidden layer :math:`l` with presynaptic signal :math:`x`:
+
+.. math::
+    I_j[t] = \sum_i W_{ji}\, \tilde x_i(t - D_{ji} - D_i)
+           + \sum_k R_{jk}\, \tilde z_k(t - 1 - D^r_{jk})
+
+    y_k[t] = \kappa\, y_k[t-1] + \sum_j W^{out}_{kj} z_j[t] + b_k
+
+The same modules run under both learning rules: :mod:`delayprop.rules.bptt` calls
+:meth:`DelayNet.forward` with autograd on, :mod:`delayprop.rules.eprop` runs it (or
+:meth:`DelayNet.step`) without autograd and forms the three-factor updates itself.
+Tensors are time-major inside a step, ``(B, N)``, and batch-first over a sequence, ``(B, T, N)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from delayprop.delays import (
+    DelayLine,
+    check_delay_settings,
+    delay_kernel,
+    delay_kernel_derivative,
+)
+from delayprop.errors import ConfigError
+from delayprop.neurons import LIFParameters, Surrogate, lif_step
+
+
+class DelayedSynapses(nn.Module):
+    r"""Weights with optional learnable synaptic delays :math:`D_{ji}` (one per synapse) and
+    axonal delays :math:`D_i` (one per presynaptic neuron).
+
+    Parameters: ``weight`` (post, pre); ``syn_delay`` (post, pre) or None; ``ax_delay`` (pre,)
+    or None. Delays are in time steps and kept inside [0, max_delay] by :meth:`clamp_`.
+    The lag window covers the largest total delay: ``window = 1 + max_delay * (#delay kinds)``.
+    """
+
+    def __init__(
+        self,
+        n_pre: int,
+        n_post: int,
+        *,
+        synaptic: bool = True,
+        axonal: bool = False,
+        max_delay: int = 25,
+        mode: str = "hard",
+        sigma: float = 1.0,
+        weight_scale: float = 1.0,
+        delay_init: str = "uniform",
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        check_delay_settings(max_delay, mode, sigma)
+        if n_pre <= 0 or n_post <= 0:
+            raise ConfigError(f"layer sizes must be positive, got {n_pre} -> {n_post}")
+        if delay_init not in ("uniform", "zero"):
+            raise ConfigError(f"delay_init must be 'uniform' or 'zero', got {delay_init!r}")
+        self.n_pre, self.n_post = n_pre, n_post
+        self.max_delay = int(max_delay)
+        self.mode = mode
+        self.sigma = float(sigma)
+        w = torch.randn(n_post, n_pre, generator=generator) * (weight_scale / math.sqrt(n_pre))
+        self.weight = nn.Parameter(w)
+
+        def init_delay(*shape: int) -> nn.Parameter:
+            if delay_init == "zero":
+                return nn.Parameter(torch.zeros(*shape))
+            return nn.Parameter(torch.rand(*shape, generator=generator) * self.max_delay)
+
+        self.syn_delay = init_delay(n_post, n_pre) if synaptic and max_delay > 0 else None
+        self.ax_delay = init_delay(n_pre) if axonal and max_delay > 0 else None
+        kinds = (self.syn_delay is not None) + (self.ax_delay is not None)
+        self.window = 1 + self.max_delay * kinds
+
+    @property
+    def has_delays(self) -> bool:
+        return self.syn_delay is not None or self.ax_delay is not None
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.n_pre} -> {self.n_post}, synaptic={self.syn_delay is not None}, "
+            f"axonal={self.ax_delay is not None}, max_delay={self.max_delay}, "
+            f"mode={self.mode!r}, sigma={self.sigma:g}"
+        )
+
+    # -- delays and kernels ------------------------------------------------------------------
+    def total_delay(self) -> torch.Tensor:
+        """D_ji + D_i, (post, pre)."""
+        d = torch.zeros_like(self.weight)
+        if self.syn_delay is not None:
+            d = d + self.syn_delay
+        if self.ax_delay is not None:
+            d = d + self.ax_delay.unsqueeze(0)
+        return d
+
+    def rounded_delay(self) -> torch.Tensor:
+        """Integer delays the hard forward pass uses: round(D_ji) + round(D_i), (post, pre)."""
+        d = torch.zeros_like(self.weight)
+        if self.syn_delay is not None:
+            d = d + torch.round(self.syn_delay.detach())
+        if self.ax_delay is not None:
+            d = d + torch.round(self.ax_delay.detach()).unsqueeze(0)
+        return d
+
+    def kernel(self) -> torch.Tensor:
+        """K(tau; D_ji + D_i), (post, pre, window); differentiable in the delays."""
+        if not self.has_delays:
+            return torch.ones_like(self.weight).unsqueeze(-1)
+        rounded = self.rounded_delay() if self.mode == "hard" else None
+        return delay_kernel(self.total_delay(), self.window, self.mode, self.sigma, rounded)
+
+    def kernel_derivative(self) -> torch.Tensor:
+        """dK/dD at D_ji + D_i (the Gaussian surrogate), (post, pre, window)."""
+        return delay_kernel_derivative(self.total_delay(), self.window, self.sigma)
+
+    def weighted_kernel(self) -> torch.Tensor:
+        """W_ji K(tau; D), (post, pre, window): the effective temporal filter of each synapse."""
+        return self.weight.unsqueeze(-1) * self.kernel()
+
+    @torch.no_grad()
+    def clamp_(self) -> None:
+        """Project delays back into [0, max_delay] (call after every optimiser step)."""
+        for d in (self.syn_delay, self.ax_delay):
+            if d is not None:
+                d.clamp_(0.0, float(self.max_delay))
+
+    # -- currents ----------------------------------------------------------------------------
+    def current_sequence(self, x: torch.Tensor, wk: torch.Tensor | None = None) -> torch.Tensor:
+        """Whole sequence: x (B, T, pre) -> I (B, T, post), a causal convolution over lags."""
+        wk = self.weighted_kernel() if wk is None else wk
+        if self.window == 1:
+            return x @ wk[..., 0].t()
+        xt = F.pad(x.transpose(1, 2), (self.window - 1, 0))
+        # conv1d correlates: out[t] = sum_k w[k] in[t + k]; flipping the lags makes it causal.
+        return F.conv1d(xt, wk.flip(-1)).transpose(1, 2)
+
+    def current_step(self, history: torch.Tensor, wk: torch.Tensor | None = None) -> torch.Tensor:
+        """One step: history (B, pre, window), [..., tau] = x[t - tau] -> I (B, post)."""
+        wk = self.weighted_kernel() if wk is None else wk
+        return history.reshape(history.shape[0], -1) @ wk.reshape(wk.shape[0], -1).t()
+
+
+class LIFLayer(nn.Module):
+    """A population of LIF neurons fed by delayed synapses ``ff`` and, when recurrent, by its
+    own spikes of the previous step through ``rec`` (optionally with delays)."""
+
+    def __init__(
+        self,
+        n_pre: int,
+        n: int,
+        lif: LIFParameters,
+        *,
+        recurrent: bool = False,
+        recurrent_delays: bool = False,
+        rec_weight_scale: float = 0.5,
+        generator: torch.Generator | None = None,
+        **synapse_kwargs,
+    ) -> None:
+        super().__init__()
+        self.lif = lif
+        self.n = n
+        self.ff = DelayedSynapses(n_pre, n, generator=generator, **synapse_kwargs)
+        self.rec: DelayedSynapses | None = None
+        if recurrent:
+            kw = dict(synapse_kwargs)
+            kw.update(synaptic=recurrent_delays, axonal=False, weight_scale=rec_weight_scale)
+            self.rec = DelayedSynapses(n, n, generator=generator, **kw)
+
+
+class Readout(nn.Module):
+    """Leaky, non-spiking readout: y[t] = kappa y[t-1] + W z[t] + b. Weight (C, H), bias (C,)."""
+
+    def __init__(
+        self, n_in: int, n_out: int, kappa: float = 0.0, bias: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= kappa < 1.0:
+            raise ConfigError(f"readout kappa must be in [0, 1), got {kappa}")
+        self.kappa = float(kappa)
+        self.weight = nn.Parameter(torch.randn(n_out, n_in, generator=generator) / math.sqrt(n_in))
+        self.bias = nn.Parameter(torch.zeros(n_out)) if bias else None
+
+    def sequence(self, z: torch.Tensor) -> torch.Tensor:
+        """z (B, T, H) -> y (B, T, C)."""
+        drive = F.linear(z, self.weight, self.bias)
+        if self.kappa == 0.0:
+            return drive
+        return leaky_filter(drive, self.kappa)
+
+
+def leaky_filter(x: torch.Tensor, decay: float, reverse: bool = False) -> torch.Tensor:
+    """Filter along dim 1: out[t] = decay * out[t-1] + x[t] (or backwards in time if reverse).
+
+    x (B, T, ...) -> same shape. Differentiable.
+    """
+    steps = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
+    out = [None] * x.shape[1]
+    acc = torch.zeros_like(x[:, 0])
+    for t in steps:
+        acc = decay * acc + x[:, t]
+        out[t] = acc
+    return torch.stack(out, dim=1)
+
+
+@dataclass
+class NetConfig:
+    """Everything that defines a :class:`DelayNet` (also what checkpoints store)."""
+
+    n_in: int = 140
+    n_hidden: tuple[int, ...] = (128,)
+    n_out: int = 20
+    recurrent: bool = False
+    synaptic_delays: bool = True
+    axonal_delays: bool = False
+    recurrent_delays: bool = False
+    max_delay: int = 25
+    delay_mode: str = "hard"
+    sigma: float = 1.0
+    delay_init: str = "uniform"
+    tau_m: float = 100.0
+    dt: float = 10.0
+    theta: float = 1.0
+    reset: str = "subtract"
+    detach_reset: bool = True
+    surrogate: str = "triangle"
+    surrogate_scale: float | None = None
+    kappa: float = 0.0
+    readout_bias: bool = True
+    weight_scale: float = 1.0
+    rec_weight_scale: float = 0.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.n_hidden = tuple(int(n) for n in self.n_hidden)
+        if not self.n_hidden or any(n <= 0 for n in self.n_hidden):
+            raise ConfigError(f"n_hidden must list positive layer sizes, got {self.n_hidden}")
+        if self.n_in <= 0 or self.n_out <= 0:
+            raise ConfigError(f"n_in and n_out must be positive, got {self.n_in}, {self.n_out}")
+        check_delay_settings(self.max_delay, self.delay_mode, self.sigma)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["n_hidden"] = list(self.n_hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> NetConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"unknown network option(s): {', '.join(unknown)}")
+        return cls(**d)
+
+
+class LayerRecord(NamedTuple):
+    """What a layer did over a sequence: its presynaptic input x (B,T,pre), membrane v and
+    spikes z (B,T,n)."""
+
+    x: torch.Tensor
+    v: torch.Tensor
+    z: torch.Tensor
+
+
+@dataclass
+class NetState:
+    """Online state of a :class:`DelayNet`: per layer v, z (B, n) and delay lines of the
+    presynaptic signals; the readout y (B, C). Its size does not depend on sequence length."""
+
+    v: list[torch.Tensor]
+    z: list[torch.Tensor]
+    ff_lines: list[DelayLine]
+    rec_lines: list[DelayLine | None]
+    y: torch.Tensor
+    t: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+class DelayNet(nn.Module):
+    """Stack of LIF layers with delays and a leaky readout (see module docstring).
+
+    ``feedback_{l}`` buffers (C, n_l) are the fixed random feedback matrices of random e-prop
+    (and of the non-last layers under symmetric e-prop); BPTT ignores them.
+    """
+
+    def __init__(self, config: NetConfig) -> None:
+        super().__init__()
+        self.config = c = config
+        gen = torch.Generator().manual_seed(c.seed)
+        lif = LIFParameters(
+            tau_m=c.tau_m, dt=c.dt, theta=c.theta, reset=c.reset, detach_reset=c.detach_reset,
+            surrogate=Surrogate(c.surrogate, c.surrogate_scale),
+        )
+        syn = dict(
+            max_delay=c.max_delay, mode=c.delay_mode, sigma=c.sigma, delay_init=c.delay_init,
+            weight_scale=c.weight_scale,
+        )
+        layers, n_pre = [], c.n_in
+        for n in c.n_hidden:
+            layers.append(
+                LIFLayer(
+                    n_pre, n, lif, recurrent=c.recurrent, recurrent_delays=c.recurrent_delays,
+                    rec_weight_scale=c.rec_weight_scale, generator=gen,
+                    synaptic=c.synaptic_delays, axonal=c.axonal_delays, **syn,
+                )
+            )
+            n_pre = n
+        self.layers = nn.ModuleList(layers)
+        self.readout = Readout(n_pre, c.n_out, c.kappa, c.readout_bias, generator=gen)
+        for i, n in enumerate(c.n_hidden):
+            self.register_buffer(
+                f"feedback_{i}", torch.randn(c.n_out, n, generator=gen) / math.sqrt(c.n_out)
+            )
+
+    # -- bookkeeping -------------------------------------------------------------------------
+    def synapses(self) -> list[tuple[str, DelayedSynapses]]:
+        """Every synapse group with its module name, e.g. ('layers.0.ff', ...)."""
+        out = []
+        for i, layer in enumerate(self.layers):
+            out.append((f"layers.{i}.ff", layer.ff))
+            if layer.rec is not None:
+                out.append((f"layers.{i}.rec", layer.rec))
+        return out
+
+    def clamp_delays_(self) -> None:
+        for _, s in self.synapses():
+            s.clamp_()
+
+    def set_sigma(self, sigma: float) -> None:
+        for _, s in self.synapses():
+            check_delay_settings(s.max_delay, s.mode, sigma)
+            s.sigma = float(sigma)
+
+    def set_delay_mode(self, mode: str) -> None:
+        for _, s in self.synapses():
+            check_delay_settings(s.max_delay, mode, s.sigma)
+            s.mode = mode
+
+    def count_parameters(self) -> dict[str, int]:
+        """{'weights': ..., 'delays': ..., 'total': ...} (biases count as weights)."""
+        delays = sum(p.numel() for n, p in self.named_parameters() if n.endswith("_delay"))
+        total = sum(p.numel() for p in self.parameters())
+        return {"weights": total - delays, "delays": delays, "total": total}
+
+    def feedback(self, layer: int, mode: str) -> torch.Tensor:
+        """Feedback matrix B (C, n_layer) through which the output error reaches a layer."""
+        if mode not in ("symmetric", "random"):
+            raise ConfigError(f"feedback must be 'symmetric' or 'random', got {mode!r}")
+        if mode == "symmetric" and layer == len(self.layers) - 1:
+            return self.readout.weight.detach()
+        return getattr(self, f"feedback_{layer}")
+
+    # -- inputs ------------------------------------------------------------------------------
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.dim() != 3 or x.shape[-1] != self.config.n_in:
+            raise ConfigError(
+                f"input must have shape (batch, time, {self.config.n_in}), got {tuple(x.shape)}"
+            )
+        if not torch.isfinite(x).all():
+            raise ConfigError("input contains NaN or infinite values")
+
+    # -- whole sequence ----------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, record: bool = False):
+        """x (B, T, n_in) -> y (B, T, C) [, list of LayerRecord per hidden layer].
+
+        Differentiable when autograd is on (BPTT); e-prop calls it under ``torch.no_grad``.
+        """
+        self.check_input(x)
+        x = x.to(self.readout.weight.dtype)
+        records = []
+        inp = x
+        for layer in self.layers:
+            current = layer.ff.current_sequence(inp)
+            v, z = self._integrate(layer, current)
+            records.append(LayerRecord(inp, v, z))
+            inp = z
+        y = self.readout.sequence(inp)
+        return (y, records) if record else y
+
+    @staticmethod
+    def _integrate(layer: LIFLayer, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run the LIF dynamics over time given the feedforward current (B, T, n)."""
+        B, T, n = current.shape
+        v = current.new_zeros(B, n)
+        z = current.new_zeros(B, n)
+        line, wk = None, None
+        if layer.rec is not None:
+            line = DelayLine(B, n, layer.rec.window, current.dtype, current.device)
+            wk = layer.rec.weighted_kernel()
+        vs, zs = [], []
+        for t in range(T):
+            i_t = current[:, t]
+            if line is not None:
+                line.push(z)  # the recurrent input at step t is z[t-1]
+                i_t = i_t + layer.rec.current_step(line.history(), wk)
+            z, v = lif_step(i_t, v, z, layer.lif)
+            vs.append(v)
+            zs.append(z)
+        return torch.stack(vs, 1), torch.stack(zs, 1)
+
+    # -- one step (online) -------------------------------------------------------------------
+    def initial_state(self, batch: int) -> NetState:
+        w = self.readout.weight
+        dt, dev = w.dtype, w.device
+        return NetState(
+            v=[w.new_zeros(batch, layer.n) for layer in self.layers],
+            z=[w.new_zeros(batch, layer.n) for layer in self.layers],
+            ff_lines=[DelayLine(batch, layer.ff.n_pre, layer.ff.window, dt, dev)
+                      for layer in self.layers],
+            rec_lines=[DelayLine(batch, layer.n, layer.rec.window, dt, dev)
+                       if layer.rec is not None else None for layer in self.layers],
+            y=w.new_zeros(batch, self.config.n_out),
+        )
+
+    def step(self, x_t: torch.Tensor, state: NetState) -> torch.Tensor:
+        """Advance one time step: x_t (B, n_in) -> y_t (B, C); ``state`` is updated in place."""
+        if x_t.dim() != 2 or x_t.shape[-1] != self.config.n_in:
+            raise ConfigError(
+                f"input step must have shape (batch, {self.config.n_in}), got {tuple(x_t.shape)}"
+            )
+        if not torch.isfinite(x_t).all():
+            raise ConfigError("input contains NaN or infinite values")
+        inp = x_t.to(self.readout.weight.dtype)
+        for i, layer in enumerate(self.layers):
+            state.ff_lines[i].push(inp)
+            current = layer.ff.current_step(state.ff_lines[i].history())
+            if layer.rec is not None:
+                state.rec_lines[i].push(state.z[i])
+                current = current + layer.rec.current_step(state.rec_lines[i].history())
+            state.z[i], state.v[i] = lif_step(current, state.v[i], state.z[i], layer.lif)
+            inp = state.z[i]
+        r = self.readout
+        state.y = r.kappa * state.y + F.linear(inp, r.weight, r.bias)
+        state.t += 1
+        return state.y
