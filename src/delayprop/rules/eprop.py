@@ -301,7 +301,7 @@ class OnlineEprop:
             self.bbar_sum += self.bbar
             err = None
 
-        for i, layer in enumerate(net.layers):
+        for i in range(len(net.layers)):
             psi = psis[i]
             self.rate_sum[i] += st.z[i]
             reg = None
