@@ -35,7 +35,8 @@ def register(subparsers) -> None:
     d.add_argument("name", choices=["shd", "ssc"])
     d.add_argument("--split", action="append", default=None,
                    help="split to download (repeatable; default: all)")
-    d.add_argument("--base-url", default=None, help="mirror URL (default: zenkelab.org)")
+    d.add_argument("--base-url", default=None,
+                   help="mirror URL (default: $DELAYPROP_DATA_URL or zenkelab.org/datasets)")
     d.add_argument("--force", action="store_true", help="download even if present and valid")
     d.add_argument("--no-verify", action="store_true", help="skip the md5 check")
     common(d)
@@ -103,11 +104,11 @@ def _sources(args) -> List[Tuple[str, Path, str, str]]:
 
 
 def cmd_download(args) -> int:
-    from delayprop.data.download import BASE_URL, download
+    from delayprop.data.remote import download
 
     t0 = time.perf_counter()
     paths = download(args.name, data_dir=args.data_dir, splits=args.split,
-                     base_url=args.base_url or BASE_URL, progress=not args.no_progress,
+                     base_url=args.base_url, progress=not args.no_progress,
                      force=args.force, verify=not args.no_verify)
     for p in paths:
         print(f"{p}  ({p.stat().st_size / 1e6:.1f} MB)")

@@ -10,9 +10,9 @@ Example::
 """
 
 from .batching import Augment, batches
-from .download import BASE_URL, download, download_file, fetch_checksums, md5_of
 from .paths import default_cache_dir, default_data_dir
 from .reader import NUM_UNITS, bin_spikes, open_h5
+from .remote import BASE_URL, download, download_file, fetch_checksums, md5_of
 from .shd import (
     CACHE_FORMAT_VERSION,
     SPLITS,

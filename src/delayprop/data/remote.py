@@ -24,6 +24,8 @@ from .reader import one_line
 from .shd import SPLITS, check_split
 
 BASE_URL = "https://zenkelab.org/datasets"
+#: Environment variable naming a mirror to use instead of :data:`BASE_URL`.
+ENV_URL = "DELAYPROP_DATA_URL"
 MD5_FILE = "md5sums.txt"
 _CHUNK = 1 << 20
 
@@ -55,9 +57,16 @@ def parse_md5sums(text: str) -> Dict[str, str]:
     return out
 
 
-def fetch_checksums(base_url: str = BASE_URL, timeout: float = 30.0) -> Optional[Dict[str, str]]:
+def base_url_default() -> str:
+    """``$DELAYPROP_DATA_URL`` if set, else the Zenke lab URL."""
+    return os.environ.get(ENV_URL, "").strip() or BASE_URL
+
+
+def fetch_checksums(
+    base_url: Optional[str] = None, timeout: float = 30.0
+) -> Optional[Dict[str, str]]:
     """The published md5 list, or None (with a warning) if it cannot be fetched."""
-    url = f"{base_url.rstrip('/')}/{MD5_FILE}"
+    url = f"{(base_url or base_url_default()).rstrip('/')}/{MD5_FILE}"
     try:
         with _urlopen(url, timeout) as resp:
             text = resp.read().decode("utf-8", "replace")
@@ -153,7 +162,7 @@ def download(
     name: str = "shd",
     data_dir: Optional[PathLike] = None,
     splits: Optional[Sequence[str]] = None,
-    base_url: str = BASE_URL,
+    base_url: Optional[str] = None,
     progress: bool = True,
     force: bool = False,
     verify: bool = True,
@@ -162,8 +171,10 @@ def download(
     """Download the ``splits`` (default: all) of dataset ``name`` into ``data_dir``.
 
     Files already present are kept if their md5 matches the published one (or if no checksum
-    is available); ``force`` downloads again. Returns the paths, in the order of ``splits``.
+    is available); ``force`` downloads again. ``base_url`` defaults to ``$DELAYPROP_DATA_URL``
+    or https://zenkelab.org/datasets. Returns the paths, in the order of ``splits``.
     """
+    base_url = base_url or base_url_default()
     name = str(name).lower()
     splits = [check_split(name, s) for s in (splits or SPLITS.get(name, ()))]
     if not splits:
@@ -194,5 +205,7 @@ def download(
     return paths
 
 
-__all__ = ["BASE_URL", "MD5_FILE", "download", "download_file", "fetch_checksums", "md5_of",
-           "parse_md5sums", "file_name"]
+__all__ = [
+    "BASE_URL", "ENV_URL", "MD5_FILE", "base_url_default", "download", "download_file",
+    "fetch_checksums", "file_name", "md5_of", "parse_md5sums",
+]

@@ -363,7 +363,7 @@ def load_dataset(
                 f"{ddir}: no {name}_{split}.h5, .h5.gz or .h5.zip here; run "
                 f"`delayprop data download {name} --data-dir {ddir}` or pass download=True"
             )
-        from .download import download as _download
+        from .remote import download as _download
 
         path = _download(name, data_dir=ddir, splits=[split], progress=progress)[0]
     if cache_dir is None and cache:
