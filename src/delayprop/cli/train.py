@@ -1,0 +1,147 @@
+"""``delayprop train``: train one configuration (TOML file + flag overrides) in a run directory.
+
+Every option of the configuration is also a flag: ``[train] lr`` is ``--lr``, ``[model]
+n_hidden`` is ``--n-hidden 128 128``, booleans take ``--recurrent`` / ``--no-recurrent``.
+Three names are changed to avoid clashes: ``[method] name`` is ``--method``, ``[model] seed``
+is ``--model-seed`` and ``[model] dt`` (ms; by default the data's ``dt``) is ``--model-dt``.
+``--set section.key=value`` (TOML value syntax) sets anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any
+
+from delayprop.errors import ConfigError
+
+# (section, option) -> flag name, where the plain name would clash
+_RENAMED = {("method", "name"): "method", ("model", "seed"): "model-seed",
+            ("model", "dt"): "model-dt"}
+
+
+def _flag(section: str, key: str) -> str:
+    return _RENAMED.get((section, key), key.replace("_", "-"))
+
+
+def _options() -> list[tuple[str, str, Any]]:
+    """(section, key, default) of every configuration option."""
+    from delayprop.layers import NetConfig
+    from delayprop.train import DEFAULTS
+
+    out: list[tuple[str, str, Any]] = []
+    for f in fields(NetConfig):
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore
+        out.append(("model", f.name, default))
+    for sec in ("method", "train", "data"):
+        out.extend((sec, k, v) for k, v in DEFAULTS[sec].items())
+    return out
+
+
+def _parse_bool(text: str) -> bool:
+    t = text.lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, sections: tuple[str, ...] | None = None
+                     ) -> None:
+    """Add one flag per configuration option (defaults None = 'not given')."""
+    groups = {s: parser.add_argument_group(f"[{s}] options") for s in
+              ("model", "method", "train", "data")}
+    for sec, key, default in _options():
+        if sections is not None and sec not in sections:
+            continue
+        g, dest = groups[sec], f"cfg__{sec}__{key}"
+        flag = "--" + _flag(sec, key)
+        if isinstance(default, bool):
+            g.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None)
+        elif isinstance(default, tuple):
+            g.add_argument(flag, dest=dest, type=int, nargs="+", default=None, metavar="N")
+        elif isinstance(default, int):
+            g.add_argument(flag, dest=dest, type=int, default=None, metavar="INT")
+        elif isinstance(default, float) or default is None:
+            g.add_argument(flag, dest=dest, type=float, default=None, metavar="X")
+        else:
+            g.add_argument(flag, dest=dest, type=str, default=None, metavar="STR")
+    parser.add_argument("--set", dest="cfg_set", action="append", default=[],
+                        metavar="SECTION.KEY=VALUE",
+                        help="set any option, the value in TOML syntax (repeatable)")
+
+
+def _toml_value(text: str) -> Any:
+    from delayprop.train import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare string
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """The options given on the command line (flags and --set), as a nested dict."""
+    out: dict[str, dict[str, Any]] = {}
+    for dest, value in vars(args).items():
+        if dest.startswith("cfg__") and value is not None:
+            _, sec, key = dest.split("__", 2)
+            out.setdefault(sec, {})[key] = list(value) if isinstance(value, tuple) else value
+    for item in getattr(args, "cfg_set", []) or []:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
+        lhs, rhs = item.split("=", 1)
+        sec, key = lhs.strip().split(".", 1)
+        out.setdefault(sec, {})[key] = _toml_value(rhs.strip())
+    return out
+
+
+def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Resolved configuration: defaults <- --config file <- flags."""
+    from delayprop.train import load_config, resolve_config
+
+    raw = load_config(args.config) if getattr(args, "config", None) else {}
+    cfg = resolve_config(raw, config_overrides(args))
+    if getattr(args, "name", None):
+        cfg["name"] = args.name
+    if not cfg["name"]:
+        cfg["name"] = Path(args.config).stem if getattr(args, "config", None) else "run"
+    return cfg
+
+
+def _run(args: argparse.Namespace) -> int:
+    from delayprop.train import FINAL, train
+
+    cfg = config_from_args(args)
+    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / cfg["name"]
+    if args.print_config:
+        print(json.dumps(cfg, indent=2, sort_keys=True))
+        return 0
+    if args.resume and (run_dir / FINAL).exists():
+        print(f"{run_dir}: finished already ({run_dir / FINAL})", file=sys.stderr)
+    final = train(cfg, run_dir, resume=args.resume, progress=not args.quiet,
+                  plots=not args.no_plots)
+    print(json.dumps(final, indent=2))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train", help="train one configuration",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", "-c", metavar="FILE.toml", help="configuration file")
+    p.add_argument("--run-dir", metavar="DIR", help="run directory (default runs/<name>)")
+    p.add_argument("--name", help="run name (default: the config file's name)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --run-dir from its last checkpoint")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures at the end")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved configuration and exit")
+    add_config_flags(p)
+    p.set_defaults(func=_run)

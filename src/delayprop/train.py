@@ -1,0 +1,725 @@
+r"""The training loop: configuration, optimisers, schedules, checkpoints, metrics, final test.
+
+A run is described by one nested configuration (TOML file + command-line overrides):
+
+* ``[model]``  the :class:`~delayprop.layers.NetConfig` fields (or DCLS's for method "dcls");
+* ``[method]`` ``name`` = "eprop" | "bptt" | "dcls", ``loss`` = "sum" | "mean", ``feedback``,
+  ``reg_rate``, ``target_rate``;
+* ``[train]``  epochs, batch_size, optimizer, lr, delay_lr, weight_decay, lr_schedule, the
+  Gaussian width schedule (sigma0 -> sigma1), seed, device, threads;
+* ``[data]``   dataset, data_dir, dt, max_time, channels, binary, val_fraction, by_speaker,
+  split_seed, train_subset.
+
+One epoch: for every batch (order drawn from ``seed * 100003 + epoch``) compute the updates
+(:func:`~delayprop.rules.eprop_gradients` or :func:`~delayprop.rules.bptt_gradients`, both
+write ``.grad``), take an optimiser step, clamp the delays to [0, max_delay]; then evaluate the
+validation split. Delay parameters (names ending in ``_delay``) have their own learning rate.
+The Gaussian width follows an exponential decay per epoch,
+
+.. math::
+    \sigma(e) = \sigma_0 (\sigma_1 / \sigma_0)^{\min(1,\, e / (f E))}
+
+(``sigma_decay_fraction`` :math:`f` of the :math:`E` epochs), then stays at :math:`\sigma_1`.
+
+The run directory holds ``config.json`` (resolved), ``train.log``, ``metrics.jsonl`` (one line
+per epoch), ``checkpoint.pt`` (every epoch, atomic; model, optimiser, scheduler, RNG states,
+history, best validation), ``init.pt`` (the untrained model), ``best.pt`` (the model with the
+best validation accuracy), and at the end ``final.json`` and the plots. The test split is
+evaluated once, at the end, on ``best.pt``. ``resume=True`` continues from ``checkpoint.pt``
+and yields the same metrics as an uninterrupted run (CPU).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from delayprop.errors import ConfigError, DataError
+from delayprop.layers import DelayNet, NetConfig
+from delayprop.losses import LOSSES, loss_value, predict
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+METHODS = ("eprop", "bptt", "dcls")
+SECTIONS = ("model", "method", "train", "data")
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "model": {},  # NetConfig (or DCLSConfig) defaults fill the rest
+    "method": {
+        "name": "eprop",
+        "loss": "sum",
+        "feedback": "symmetric",
+        "reg_rate": 0.0,
+        "target_rate": 0.01,
+    },
+    "train": {
+        "epochs": 30,
+        "batch_size": 64,
+        "optimizer": "adam",
+        "lr": 2e-3,
+        "delay_lr": 0.1,
+        "weight_decay": 0.0,
+        "lr_schedule": "cosine",
+        "sigma0": 0.0,  # 0: keep the model's sigma, no schedule
+        "sigma1": 0.0,
+        "sigma_decay_fraction": 0.5,
+        "seed": 0,
+        "device": "cpu",
+        "threads": 0,  # 0: leave torch's default
+        "eval_batch_size": 512,
+    },
+    "data": {
+        "dataset": "shd",
+        "data_dir": "",
+        "dt": 0.01,
+        "max_time": 1.0,
+        "channels": 140,
+        "binary": False,
+        "val_fraction": 0.1,
+        "by_speaker": False,
+        "split_seed": 0,
+        "train_subset": 0,  # 0: all training samples
+    },
+}
+
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
+INIT = "init.pt"
+FINAL = "final.json"
+METRICS = "metrics.jsonl"
+CONFIG = "config.json"
+LOG = "train.log"
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+
+
+def load_config(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Read a TOML configuration file into a nested dict (sections as in the module doc)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such configuration file")
+    try:
+        with open(p, "rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML ({exc})") from None
+    unknown = sorted(k for k in raw if k not in SECTIONS and k != "name")
+    if unknown:
+        raise ConfigError(f"{p}: unknown section(s) {', '.join(unknown)}; expected {SECTIONS}")
+    return raw
+
+
+def resolve_config(
+    raw: dict[str, Any] | None = None, overrides: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Defaults <- file <- overrides, checked. Returns a new nested dict (JSON-serialisable)."""
+    cfg: dict[str, Any] = copy.deepcopy(DEFAULTS)
+    cfg["name"] = ""
+    for src in (raw or {}), (overrides or {}):
+        for sec, values in src.items():
+            if sec == "name":
+                if values:
+                    cfg["name"] = str(values)
+                continue
+            if sec not in SECTIONS:
+                raise ConfigError(f"unknown configuration section {sec!r}")
+            if not isinstance(values, dict):
+                raise ConfigError(f"section [{sec}] must be a table")
+            for k, v in values.items():
+                if v is None:
+                    continue
+                if sec != "model" and k not in DEFAULTS[sec]:
+                    raise ConfigError(f"unknown option {sec}.{k}")
+                cfg[sec][k] = v
+    check_config(cfg)
+    return cfg
+
+
+def check_config(cfg: dict[str, Any]) -> None:
+    """Raise ConfigError on an invalid resolved configuration."""
+    m, t, d = cfg["method"], cfg["train"], cfg["data"]
+    if m["name"] not in METHODS:
+        raise ConfigError(f"method.name must be one of {METHODS}, got {m['name']!r}")
+    if m["loss"] not in LOSSES:
+        raise ConfigError(f"method.loss must be one of {LOSSES}, got {m['loss']!r}")
+    if m["name"] != "dcls":
+        known = {f.name for f in fields(NetConfig)}
+        unknown = sorted(set(cfg["model"]) - known)
+        if unknown:
+            raise ConfigError(f"unknown model option(s): {', '.join(unknown)}")
+        NetConfig.from_dict(cfg["model"])  # validates
+    for k in ("epochs", "batch_size", "eval_batch_size"):
+        if not isinstance(t[k], int) or isinstance(t[k], bool) or t[k] < 1:
+            raise ConfigError(f"train.{k} must be a positive integer, got {t[k]!r}")
+    for k in ("lr", "delay_lr", "weight_decay", "sigma0", "sigma1"):
+        if not isinstance(t[k], (int, float)) or t[k] < 0 or not math.isfinite(t[k]):
+            raise ConfigError(f"train.{k} must be a finite number >= 0, got {t[k]!r}")
+    if t["optimizer"] not in ("adam", "adamw", "sgd"):
+        raise ConfigError(f"train.optimizer must be adam, adamw or sgd, got {t['optimizer']!r}")
+    if t["lr_schedule"] not in ("none", "cosine"):
+        raise ConfigError(f"train.lr_schedule must be none or cosine, got {t['lr_schedule']!r}")
+    if (t["sigma0"] > 0) != (t["sigma1"] > 0):
+        raise ConfigError("train.sigma0 and train.sigma1 must both be > 0 (schedule) or both 0")
+    if not 0 < t["sigma_decay_fraction"] <= 1:
+        raise ConfigError("train.sigma_decay_fraction must be in (0, 1]")
+    if not 0 < d["val_fraction"] < 1:
+        raise ConfigError(f"data.val_fraction must be in (0, 1), got {d['val_fraction']}")
+    if d["train_subset"] < 0:
+        raise ConfigError("data.train_subset must be >= 0")
+
+
+def sigma_at(epoch: int, epochs: int, sigma0: float, sigma1: float, fraction: float) -> float:
+    """Exponential decay sigma0 -> sigma1 over the first ``fraction`` of the epochs."""
+    span = max(1.0, fraction * epochs)
+    s = min(1.0, epoch / span)
+    return float(sigma0 * (sigma1 / sigma0) ** s)
+
+
+# --------------------------------------------------------------------------------------------
+# Small utilities
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same folder and os.replace (no half-written files)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    import io
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def _logger(run_dir: Path) -> logging.Logger:
+    log = logging.getLogger(f"delayprop.train.{run_dir.resolve()}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    for h in list(log.handlers):
+        log.removeHandler(h)
+        h.close()
+    fh = logging.FileHandler(run_dir / LOG)
+    fh.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    log.addHandler(fh)
+    return log
+
+
+# --------------------------------------------------------------------------------------------
+# Models and their update rules
+
+
+class Model:
+    """A network with its learning rule: ``update(x, y) -> (loss, y_out)`` fills ``.grad`` (or
+    steps) for one batch; ``output(x)`` is the evaluation forward; ``predict(y)`` the labels."""
+
+    def __init__(self, cfg: dict[str, Any], n_in: int, n_out: int, device: torch.device):
+        self.cfg = cfg
+        self.method = cfg["method"]["name"]
+        self.loss = cfg["method"]["loss"]
+        model_cfg = dict(cfg["model"])
+        model_cfg.setdefault("n_in", n_in)
+        model_cfg.setdefault("n_out", n_out)
+        if self.method != "dcls":  # the neuron time step follows the data's bin width
+            model_cfg.setdefault("dt", float(cfg["data"]["dt"]) * 1000.0)
+        if model_cfg["n_in"] != n_in:
+            raise ConfigError(f"model.n_in={model_cfg['n_in']} but the data has {n_in} channels")
+        if model_cfg["n_out"] < n_out:
+            raise ConfigError(f"model.n_out={model_cfg['n_out']} but the data has {n_out} classes")
+        self.model_cfg = model_cfg
+        if self.method == "dcls":
+            from delayprop.baselines.dcls import DCLSConfig, DCLSNet
+
+            self.net: torch.nn.Module = DCLSNet(DCLSConfig(**model_cfg))
+        else:
+            from delayprop.rules.eprop import EpropConfig
+
+            self.net = DelayNet(NetConfig.from_dict(model_cfg))
+            m = cfg["method"]
+            self.eprop_cfg = EpropConfig(
+                loss=m["loss"], feedback=m["feedback"], reg_rate=float(m["reg_rate"]),
+                target_rate=float(m["target_rate"]),
+            )
+        self.net.to(device)
+
+    # -- optimisation ------------------------------------------------------------------------
+    def make_optimizers(self, steps_per_epoch: int) -> tuple[list, list, str]:
+        """Optimisers and LR schedulers; the string says when schedulers step ('batch'/'epoch')."""
+        t = self.cfg["train"]
+        if self.method == "dcls":
+            from delayprop.baselines.dcls import make_optimizers
+
+            opts, scheds = make_optimizers(self.net, dict(t), steps_per_epoch, t["epochs"])
+            return list(opts), list(scheds), "batch"
+        named = list(self.net.named_parameters())
+        weights = [p for n, p in named if not n.endswith("_delay")]
+        delays = [p for n, p in named if n.endswith("_delay")]
+        groups = [{"params": weights, "lr": t["lr"], "weight_decay": t["weight_decay"]}]
+        if delays:
+            groups.append({"params": delays, "lr": t["delay_lr"], "weight_decay": 0.0})
+        kind = t["optimizer"]
+        if kind == "adam":
+            opt: torch.optim.Optimizer = torch.optim.Adam(groups)
+        elif kind == "adamw":
+            opt = torch.optim.AdamW(groups)
+        else:
+            opt = torch.optim.SGD(groups, momentum=0.9)
+        scheds = []
+        if t["lr_schedule"] == "cosine":
+            scheds.append(torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t["epochs"]))
+        return [opt], scheds, "epoch"
+
+    def epoch_begin(self, epoch: int, epochs: int) -> float | None:
+        """Set the Gaussian width for this epoch; returns it (None if not scheduled)."""
+        if self.method == "dcls":
+            from delayprop.baselines.dcls import epoch_begin
+
+            epoch_begin(self.net, epoch, epochs)
+            return None
+        t = self.cfg["train"]
+        if t["sigma0"] > 0:
+            s = sigma_at(epoch, epochs, t["sigma0"], t["sigma1"], t["sigma_decay_fraction"])
+            self.net.set_sigma(s)
+            return s
+        return None
+
+    def update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """Write the updates of one batch into ``.grad``; returns (loss, output (B,T,C))."""
+        net = self.net
+        if self.method == "eprop":
+            from delayprop.rules import eprop_gradients
+
+            r = eprop_gradients(net, x, y, self.eprop_cfg, set_grad=True)
+            return r.loss, r.y
+        if self.method == "bptt":
+            from delayprop.rules import bptt_gradients
+
+            m = self.cfg["method"]
+            r = bptt_gradients(net, x, y, loss=self.loss, reg_rate=float(m["reg_rate"]),
+                               target_rate=float(m["target_rate"]), set_grad=True)
+            return r.loss, r.y
+        from delayprop.baselines.dcls import dcls_loss
+
+        out = net(x)
+        value = dcls_loss(out, y)
+        value.backward()
+        return float(value.detach()), out.detach()
+
+    def clamp(self) -> None:
+        self.net.clamp_delays_()
+
+    def train_mode(self) -> None:
+        self.net.train()
+
+    def eval_mode(self) -> None:
+        self.net.eval()
+
+    @torch.no_grad()
+    def output(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def predict(self, y: torch.Tensor) -> torch.Tensor:
+        if self.method == "dcls":
+            from delayprop.baselines.dcls import dcls_predict
+
+            return dcls_predict(y)
+        return predict(y, self.loss)
+
+    def batch_loss(self, y: torch.Tensor, target: torch.Tensor) -> float:
+        if self.method == "dcls":
+            from delayprop.baselines.dcls import dcls_loss
+
+            return float(dcls_loss(y, target))
+        return float(loss_value(y, target, self.loss))
+
+    def count_parameters(self) -> dict[str, int]:
+        return dict(self.net.count_parameters())
+
+    def delays(self) -> dict[str, np.ndarray]:
+        """Every delay parameter, flattened, by name (steps)."""
+        return {
+            n: p.detach().cpu().numpy().ravel()
+            for n, p in self.net.named_parameters() if "delay" in n
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass
+class Splits:
+    train: Any  # SpikeTensorDataset
+    val: Any
+    test: Any | None
+    num_classes: int
+    class_names: list[str]
+
+
+def load_splits(cfg: dict[str, Any], progress: bool = True, need_test: bool = True) -> Splits:
+    """Load the dataset of ``cfg['data']`` and hold out the validation split from train."""
+    from delayprop.data import load_dataset
+
+    d = cfg["data"]
+    kw = dict(data_dir=d["data_dir"] or None, dt=d["dt"], max_time=d["max_time"],
+              channels=d["channels"], binary=d["binary"], progress=progress)
+    train = load_dataset(d["dataset"], "train", **kw)
+    test = load_dataset(d["dataset"], "test", **kw) if need_test else None
+    return split_datasets(cfg, train, test)
+
+
+def split_datasets(cfg: dict[str, Any], train: Any, test: Any | None) -> Splits:
+    """Validation hold-out (and optional training subset) of already loaded datasets."""
+    from delayprop.data import train_val_split
+
+    d = cfg["data"]
+    tr_idx, va_idx = train_val_split(train.y, train.speaker, d["val_fraction"],
+                                     seed=d["split_seed"], by_speaker=d["by_speaker"])
+    if len(va_idx) == 0 or len(tr_idx) == 0:
+        raise DataError("the validation split left no training or no validation samples")
+    if d["train_subset"] and d["train_subset"] < len(tr_idx):
+        g = torch.Generator().manual_seed(int(d["split_seed"]))
+        tr_idx = tr_idx[torch.randperm(len(tr_idx), generator=g)[: d["train_subset"]]].sort()[0]
+    n_cls = int(train.num_classes)
+    names = list(getattr(train, "class_names", [str(i) for i in range(n_cls)]))
+    return Splits(train.subset(tr_idx), train.subset(va_idx), test, n_cls, names)
+
+
+# --------------------------------------------------------------------------------------------
+# Evaluation
+
+
+@dataclass
+class EvalResult:
+    accuracy: float
+    loss: float
+    preds: np.ndarray
+    targets: np.ndarray
+
+    def per_class(self, num_classes: int) -> np.ndarray:
+        """Accuracy per class (NaN for classes without samples), (num_classes,)."""
+        out = np.full(num_classes, np.nan)
+        for c in range(num_classes):
+            m = self.targets == c
+            if m.any():
+                out[c] = float((self.preds[m] == c).mean())
+        return out
+
+    def confusion(self, num_classes: int) -> np.ndarray:
+        """Counts [true, predicted], (num_classes, num_classes)."""
+        cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+        np.add.at(cm, (self.targets, self.preds), 1)
+        return cm
+
+
+def evaluate(model: Model, ds: Any, batch_size: int = 512, device: str = "cpu") -> EvalResult:
+    """Accuracy and mean loss of ``model`` on dataset ``ds`` (evaluation mode, no autograd)."""
+    from delayprop.data import batches
+
+    model.eval_mode()
+    preds, targets, total, n = [], [], 0.0, 0
+    with torch.no_grad():
+        for xb, yb in batches(ds, batch_size=batch_size, shuffle=False, device=device):
+            y = model.output(xb)
+            preds.append(model.predict(y).cpu())
+            targets.append(yb.cpu())
+            total += model.batch_loss(y, yb) * len(yb)
+            n += len(yb)
+    model.train_mode()
+    if n == 0:
+        raise DataError("cannot evaluate on an empty dataset")
+    p, t = torch.cat(preds).numpy(), torch.cat(targets).numpy()
+    return EvalResult(float((p == t).mean()), total / n, p, t)
+
+
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def _checkpoint(model: Model, opts: list, scheds: list, epoch: int, state: dict) -> dict:
+    return {
+        "format": 1,
+        "config": model.cfg,
+        "model_config": model.model_cfg,
+        "epoch": epoch,  # epochs completed
+        "model": model.net.state_dict(),
+        "optimizers": [o.state_dict() for o in opts],
+        "schedulers": [s.state_dict() for s in scheds],
+        "rng": rng_state(),
+        **state,
+    }
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict:
+    """torch.load a checkpoint written by :func:`train` (CPU tensors)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such checkpoint")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as exc:  # corrupted or not a checkpoint
+        raise ConfigError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+
+
+def model_from_checkpoint(ckpt: dict, device: str = "cpu") -> Model:
+    """Rebuild the :class:`Model` a checkpoint (``checkpoint.pt`` or ``best.pt``) stores."""
+    cfg = ckpt["config"]
+    mc = ckpt["model_config"]
+    model = Model(cfg, mc["n_in"], mc["n_out"], torch.device(device))
+    model.net.load_state_dict(ckpt["model"])
+    return model
+
+
+# --------------------------------------------------------------------------------------------
+# The loop
+
+
+def _write_metrics(run_dir: Path, history: list[dict]) -> None:
+    atomic_write_text(run_dir / METRICS, "".join(json.dumps(h) + "\n" for h in history))
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # tensorboard not installed
+        return None
+    return SummaryWriter(str(run_dir / "tb"))
+
+
+def train(
+    cfg: dict[str, Any],
+    run_dir: str | os.PathLike,
+    *,
+    resume: bool = False,
+    splits: Splits | None = None,
+    progress: bool = True,
+    plots: bool = True,
+    stop_after: int | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> dict[str, Any]:
+    """Train according to the resolved configuration ``cfg`` in ``run_dir``.
+
+    ``resume`` continues from ``run_dir/checkpoint.pt`` (and returns ``final.json`` if the run
+    had finished). ``splits`` overrides data loading (tests). ``stop_after`` ends the call after
+    that many completed epochs without the final test (simulates a killed run). Returns the
+    final summary (or ``{'stopped_at': epoch}``).
+    """
+    from tqdm import tqdm
+
+    from delayprop.data import batches
+
+    run_dir = Path(run_dir)
+    t_cfg = cfg["train"]
+    if t_cfg["threads"]:
+        torch.set_num_threads(int(t_cfg["threads"]))
+    if (run_dir / CHECKPOINT).exists() and not resume:
+        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it "
+                          f"or choose another --run-dir")
+    if resume and (run_dir / FINAL).exists():
+        return json.loads((run_dir / FINAL).read_text())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = _logger(run_dir)
+    device = torch.device(t_cfg["device"])
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device is cuda but no CUDA device is available")
+
+    ckpt = None
+    if resume and (run_dir / CHECKPOINT).exists():
+        ckpt = load_checkpoint(run_dir / CHECKPOINT)
+        if json.dumps(ckpt["config"], sort_keys=True) != json.dumps(cfg, sort_keys=True):
+            old = ckpt["config"]
+            diff = [f"{s}.{k}" for s in SECTIONS for k in set(old[s]) | set(cfg[s])
+                    if old[s].get(k) != cfg[s].get(k)]
+            raise ConfigError(f"{run_dir}: --resume with a different configuration "
+                              f"({', '.join(sorted(diff)) or 'name'})")
+
+    if splits is None:
+        splits = load_splits(cfg, progress=progress)
+    n_in = splits.train.channels
+    seed = int(t_cfg["seed"])
+    seed_everything(seed)
+    model = Model(cfg, n_in, splits.num_classes, device)
+    epochs, bs = t_cfg["epochs"], t_cfg["batch_size"]
+    steps = math.ceil(len(splits.train) / bs)
+    opts, scheds, sched_when = model.make_optimizers(steps)
+    history: list[dict] = []
+    best = {"best_val": -1.0, "best_epoch": 0}
+    start = 0
+    wall_before = 0.0
+    params = model.count_parameters()
+    if ckpt is not None:
+        model.net.load_state_dict(ckpt["model"])
+        for o, s in zip(opts, ckpt["optimizers"]):
+            o.load_state_dict(s)
+        for s, st in zip(scheds, ckpt["schedulers"]):
+            s.load_state_dict(st)
+        set_rng_state(ckpt["rng"])
+        history = list(ckpt["history"])
+        best = {"best_val": ckpt["best_val"], "best_epoch": ckpt["best_epoch"]}
+        start = int(ckpt["epoch"])
+        wall_before = float(ckpt.get("wall_s", 0.0))
+        log.info("resumed at epoch %d from %s", start, run_dir / CHECKPOINT)
+    else:
+        atomic_write_text(run_dir / CONFIG, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+        atomic_torch_save({"config": cfg, "model_config": model.model_cfg,
+                           "model": model.net.state_dict(), "epoch": 0}, run_dir / INIT)
+        log.info("config %s", json.dumps(cfg, sort_keys=True))
+        log.info("data: train %d, val %d, test %s; params %s", len(splits.train),
+                 len(splits.val), len(splits.test) if splits.test is not None else "-", params)
+    _write_metrics(run_dir, history)  # drop lines of epochs the checkpoint does not have
+    tb = _tensorboard(run_dir)
+    t_start = time.time()
+
+    for epoch in range(start, epochs):
+        t0 = time.time()
+        sigma = model.epoch_begin(epoch, epochs)
+        model.train_mode()
+        tot_loss, correct, seen = 0.0, 0, 0
+        bar = tqdm(batches(splits.train, batch_size=bs, shuffle=True,
+                           seed=seed * 100003 + epoch, device=device),
+                   total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
+                   disable=not progress, file=sys.stderr, dynamic_ncols=True)
+        for xb, yb in bar:
+            for o in opts:
+                o.zero_grad(set_to_none=True)
+            loss, y = model.update(xb, yb)
+            if not math.isfinite(loss):
+                raise ConfigError(f"loss became {loss} at epoch {epoch + 1}; lower the lr")
+            for o in opts:
+                o.step()
+            if sched_when == "batch":
+                for s in scheds:
+                    s.step()
+            model.clamp()
+            tot_loss += loss * len(yb)
+            correct += int((model.predict(y).cpu() == yb.cpu()).sum())
+            seen += len(yb)
+            bar.set_postfix(loss=f"{tot_loss / seen:.3g}", acc=f"{correct / seen:.3f}")
+        bar.close()
+        if sched_when == "epoch":
+            for s in scheds:
+                s.step()
+        val = evaluate(model, splits.val, t_cfg["eval_batch_size"], device=str(device))
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": tot_loss / seen,
+            "train_acc": correct / seen,
+            "val_loss": val.loss,
+            "val_acc": val.accuracy,
+            "lr": opts[0].param_groups[0]["lr"],
+            "sigma": sigma,
+            "epoch_s": time.time() - t0,
+        }
+        history.append(row)
+        if val.accuracy > best["best_val"]:
+            best = {"best_val": val.accuracy, "best_epoch": epoch + 1}
+            atomic_torch_save({"config": cfg, "model_config": model.model_cfg,
+                               "model": model.net.state_dict(), "epoch": epoch + 1}, run_dir / BEST)
+        wall = wall_before + time.time() - t_start
+        atomic_torch_save(_checkpoint(model, opts, scheds, epoch + 1,
+                                      {"history": history, "wall_s": wall, **best}),
+                          run_dir / CHECKPOINT)
+        _write_metrics(run_dir, history)
+        if tb is not None:
+            for k in ("train_loss", "train_acc", "val_loss", "val_acc"):
+                tb.add_scalar(k, row[k], epoch + 1)
+        msg = (f"epoch {epoch + 1}/{epochs} train loss {row['train_loss']:.4g} acc "
+               f"{row['train_acc']:.4f} | val loss {val.loss:.4g} acc {val.accuracy:.4f} | "
+               f"{row['epoch_s']:.1f} s")
+        log.info(msg)
+        if progress:
+            print(msg, file=sys.stderr, flush=True)
+        if on_epoch is not None:
+            on_epoch(row)
+        if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < epochs:
+            return {"stopped_at": epoch + 1}
+    if tb is not None:
+        tb.close()
+    wall = wall_before + time.time() - t_start
+
+    # final: the test split, once, on the best-validation model
+    best_ckpt = load_checkpoint(run_dir / BEST)
+    model.net.load_state_dict(best_ckpt["model"])
+    final: dict[str, Any] = {
+        "name": cfg.get("name", ""),
+        "method": cfg["method"]["name"],
+        "params": params,
+        "epochs": epochs,
+        "best_epoch": best["best_epoch"],
+        "val_acc": best["best_val"],
+        "wall_s": round(wall, 1),
+    }
+    if splits.test is not None:
+        test = evaluate(model, splits.test, t_cfg["eval_batch_size"], device=str(device))
+        final["test_acc"] = test.accuracy
+        final["test_loss"] = test.loss
+        final["test_per_class"] = [None if math.isnan(a) else a
+                                   for a in test.per_class(splits.num_classes)]
+        np.save(run_dir / "test_confusion.npy", test.confusion(splits.num_classes))
+        log.info("test (epoch %d): acc %.4f", best["best_epoch"], test.accuracy)
+    if plots:
+        from delayprop import plots as plotting
+
+        try:
+            plotting.plot_run(run_dir, model=model, splits=splits,
+                              confusion=np.load(run_dir / "test_confusion.npy")
+                              if splits.test is not None else None)
+        except Exception as exc:  # a plot must never lose a finished run
+            log.info("plots failed: %s: %s", type(exc).__name__, exc)
+            print(f"delayprop: warning: plots failed ({exc})", file=sys.stderr)
+    atomic_write_text(run_dir / FINAL, json.dumps(final, indent=2) + "\n")
+    log.info("final %s", json.dumps(final))
+    return final
