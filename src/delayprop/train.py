@@ -186,6 +186,21 @@ def check_config(cfg: dict[str, Any]) -> None:
         raise ConfigError("data.train_subset must be >= 0")
 
 
+# options that do not change the results (where and how fast a run computes)
+RUNTIME_OPTIONS = {("train", "threads"), ("train", "device"), ("train", "eval_batch_size"),
+                   ("data", "data_dir")}
+
+
+def config_difference(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The options ('section.key') in which two resolved configurations differ, ignoring
+    :data:`RUNTIME_OPTIONS`."""
+    diff = [f"{s}.{k}" for s in SECTIONS for k in set(a[s]) | set(b[s])
+            if (s, k) not in RUNTIME_OPTIONS and a[s].get(k) != b[s].get(k)]
+    if a.get("name", "") != b.get("name", ""):
+        diff.append("name")
+    return sorted(diff)
+
+
 def sigma_at(epoch: int, epochs: int, sigma0: float, sigma1: float, fraction: float) -> float:
     """Exponential decay sigma0 -> sigma1 over the first ``fraction`` of the epochs."""
     span = max(1.0, fraction * epochs)
@@ -579,12 +594,10 @@ def train(
     ckpt = None
     if resume and (run_dir / CHECKPOINT).exists():
         ckpt = load_checkpoint(run_dir / CHECKPOINT)
-        if json.dumps(ckpt["config"], sort_keys=True) != json.dumps(cfg, sort_keys=True):
-            old = ckpt["config"]
-            diff = [f"{s}.{k}" for s in SECTIONS for k in set(old[s]) | set(cfg[s])
-                    if old[s].get(k) != cfg[s].get(k)]
+        diff = config_difference(ckpt["config"], cfg)
+        if diff:
             raise ConfigError(f"{run_dir}: --resume with a different configuration "
-                              f"({', '.join(sorted(diff)) or 'name'})")
+                              f"({', '.join(diff)})")
 
     if splits is None:
         splits = load_splits(cfg, progress=progress)

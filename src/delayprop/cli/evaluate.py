@@ -1,0 +1,81 @@
+"""``delayprop eval RUN_DIR|CHECKPOINT``: accuracy and per-class accuracy of a trained model.
+
+Given a run directory it evaluates ``best.pt`` (the model selected on validation accuracy);
+given a ``.pt`` file, that checkpoint. The data settings come from the checkpoint's
+configuration; ``--data-dir`` points at another copy of the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from delayprop.errors import ConfigError
+
+
+def _checkpoint_path(target: str) -> Path:
+    from delayprop.train import BEST, CHECKPOINT
+
+    p = Path(target)
+    if p.is_dir():
+        for name in (BEST, CHECKPOINT):
+            if (p / name).is_file():
+                return p / name
+        raise ConfigError(f"{p}: no {BEST} or {CHECKPOINT} in this directory")
+    if not p.exists():
+        raise ConfigError(f"{p}: no such run directory or checkpoint")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    import torch
+
+    from delayprop.train import evaluate, load_checkpoint, load_splits, model_from_checkpoint
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    path = _checkpoint_path(args.target)
+    ckpt = load_checkpoint(path)
+    if "config" not in ckpt or "model" not in ckpt:
+        raise ConfigError(f"{path}: not a delayprop training checkpoint")
+    cfg = json.loads(json.dumps(ckpt["config"]))  # a copy
+    if args.data_dir:
+        cfg["data"]["data_dir"] = args.data_dir
+    model = model_from_checkpoint(ckpt, device=args.device)
+    splits = load_splits(cfg, progress=not args.quiet, need_test=args.split == "test")
+    ds = splits.test if args.split == "test" else splits.val
+    res = evaluate(model, ds, batch_size=args.batch_size, device=args.device)
+    per_class = res.per_class(splits.num_classes)
+    counts = [int((res.targets == c).sum()) for c in range(splits.num_classes)]
+    if args.json:
+        print(json.dumps({
+            "checkpoint": str(path), "epoch": ckpt.get("epoch"), "split": args.split,
+            "n": int(len(res.targets)), "accuracy": res.accuracy, "loss": res.loss,
+            "per_class": [None if math.isnan(a) else a for a in per_class],
+        }, indent=2))
+        return 0
+    print(f"{path} (epoch {ckpt.get('epoch')}), {args.split} split, {len(res.targets)} samples")
+    print(f"accuracy {res.accuracy:.4f}   loss {res.loss:.4g}")
+    print(f"{'class':>24s} {'n':>5s} {'accuracy':>9s}")
+    for c, (a, n) in enumerate(zip(per_class, counts)):
+        name = splits.class_names[c] if c < len(splits.class_names) else str(c)
+        print(f"{name:>24s} {n:5d} {'-' if math.isnan(a) else f'{a:.4f}':>9s}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "eval", help="accuracy and per-class accuracy of a trained run",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("target", metavar="RUN_DIR_or_CHECKPOINT")
+    p.add_argument("--split", choices=("test", "val"), default="test")
+    p.add_argument("--data-dir", help="data directory (default: the one the run used)")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--batch-size", type=int, default=512)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.set_defaults(func=_run)

@@ -1,0 +1,149 @@
+"""``delayprop train | eval | reproduce`` through ``delayprop.cli.main`` on a tiny SHD-format
+file: exit codes, run directory, flags over config files, one-line errors, results table."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from delayprop.cli import main
+from delayprop.experiments import CSV_COLUMNS, GRIDS
+
+
+def write_shd(path: Path, n: int, seed: int = 0) -> Path:
+    """SHD-format file, 3 classes: class k has a burst on units 100k..100k+20 at 0.05(k+1) s."""
+    rng = np.random.default_rng(seed)
+    bio = io.BytesIO()
+    with h5py.File(bio, "w") as f:
+        t = f.create_dataset("spikes/times", (n,), dtype=h5py.vlen_dtype(np.float16))
+        u = f.create_dataset("spikes/units", (n,), dtype=h5py.vlen_dtype(np.uint16))
+        for i in range(n):
+            k = i % 3
+            burst = 0.05 * (k + 1) + rng.uniform(0, 0.01, 20)
+            times = np.concatenate([rng.uniform(0, 0.2, 10), burst])
+            units = np.concatenate([rng.integers(0, 700, 10), 100 * k + rng.integers(0, 20, 20)])
+            order = np.argsort(times)
+            t[i] = times[order].astype(np.float16)
+            u[i] = units[order].astype(np.uint16)
+        f.create_dataset("labels", data=(np.arange(n) % 3).astype(np.uint16))
+        f.create_dataset("extra/speaker", data=(np.arange(n) % 4).astype(np.uint16))
+        f.create_dataset("extra/keys", data=np.array([b"null", b"eins", b"zwei"]))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bio.getvalue())
+    return path
+
+
+TINY = """
+[model]
+n_hidden = [6]
+max_delay = 3
+tau_m = 30.0
+weight_scale = 2.0
+
+[method]
+name = "{method}"
+
+[train]
+epochs = 2
+batch_size = 16
+lr = 0.01
+
+[data]
+max_time = 0.2
+channels = 35
+"""
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("DELAYPROP_CACHE", str(tmp_path / "cache"))
+    d = tmp_path / "data"
+    write_shd(d / "shd_train.h5", 60, seed=0)
+    write_shd(d / "shd_test.h5", 24, seed=1)
+    return d
+
+
+def run(capsys, *argv):
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return rc, out, err
+
+
+def test_train_then_eval(tmp_path, data_dir, capsys):
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY.format(method="eprop"))
+    rd = tmp_path / "run"
+    rc, out, err = run(capsys, "train", "--config", cfg, "--data-dir", data_dir, "--run-dir", rd,
+                       "--epochs", "3", "--no-synaptic-delays", "--set", "train.seed=5", "-q")
+    assert rc == 0, err
+    final = json.loads(out)
+    assert final["epochs"] == 3 and final["params"]["delays"] == 0
+    resolved = json.loads((rd / "config.json").read_text())
+    assert resolved["train"]["epochs"] == 3 and resolved["train"]["seed"] == 5
+    assert resolved["model"]["synaptic_delays"] is False and resolved["name"] == "tiny"
+    assert len((rd / "metrics.jsonl").read_text().splitlines()) == 3
+    rc, out, err = run(capsys, "eval", rd, "--split", "test")
+    assert rc == 0, err
+    assert f"accuracy {final['test_acc']:.4f}" in out
+    assert "eins" in out and out.count("\n") >= 3 + 3
+    rc, out, err = run(capsys, "eval", rd / "best.pt", "--split", "val", "--json")
+    assert rc == 0 and json.loads(out)["accuracy"] == pytest.approx(final["val_acc"])
+    # the same run directory again without --resume is refused in one line
+    rc, out, err = run(capsys, "train", "--config", cfg, "--data-dir", data_dir, "--run-dir", rd)
+    assert rc == 2 and "--resume" in err
+
+
+def test_train_errors(tmp_path, data_dir, capsys):
+    rc, _, err = run(capsys, "train", "--config", tmp_path / "nope.toml")
+    assert rc == 2 and "no such configuration file" in err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train]\nlr = -1\n")
+    rc, _, err = run(capsys, "train", "--config", bad)
+    assert rc == 2 and "train.lr" in err
+    rc, _, err = run(capsys, "train", "--method", "magic")
+    assert rc == 2 and "method.name" in err
+    rc, _, err = run(capsys, "train", "--set", "nonsense")
+    assert rc == 2 and "--set" in err
+    rc, _, err = run(capsys, "eval", tmp_path / "missing")
+    assert rc == 2 and "no such run directory" in err
+
+
+def test_reproduce_writes_table_and_skips_finished_runs(tmp_path, data_dir, capsys):
+    cdir = tmp_path / "configs"
+    cdir.mkdir()
+    for name in GRIDS["must-show"]:
+        method = "bptt" if name.endswith("bptt") else "eprop"
+        (cdir / f"{name}.toml").write_text(TINY.format(method=method))
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "RESULTS.md").write_text("# Results\n\nText that must survive.\n")
+    rc, o, err = run(capsys, "reproduce", "--grid", "must-show", "--configs", cdir,
+                     "--data-dir", data_dir, "--out", out, "--epochs", "1", "--seeds", "2",
+                     "--only", "shd_a_ff_syn_eprop,shd_d_ff_syn_bptt", "-q")
+    assert rc == 0, err
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0].keys()) == CSV_COLUMNS
+    assert [r["experiment"] for r in rows] == ["shd_a_ff_syn_eprop", "shd_d_ff_syn_bptt"]
+    assert all(r["seeds"] == "2" and r["epochs"] == "1" for r in rows)
+    assert 0.0 <= float(rows[0]["test_acc"]) <= 1.0
+    finals = sorted(out.glob("shd/*/seed*/final.json"))
+    assert len(finals) == 4
+    stamp = {p: p.stat().st_mtime_ns for p in finals}
+    md = (out / "RESULTS.md").read_text()
+    assert "Text that must survive." in md and "shd_d_ff_syn_bptt" in md
+    # collect-only leaves the finished runs alone and keeps the table
+    rc, o, err = run(capsys, "reproduce", "--configs", cdir, "--data-dir", data_dir,
+                     "--out", out, "--epochs", "1", "--seeds", "2", "--collect")
+    assert rc == 0 and "4/8 runs finished" in o
+    assert {p: p.stat().st_mtime_ns for p in finals} == stamp
+    assert (out / "RESULTS.md").read_text().count("results-table: begin") == 1
+    rc, _, err = run(capsys, "reproduce", "--configs", cdir, "--only", "nope", "--out", out)
+    assert rc == 2 and "--only" in err
