@@ -1,0 +1,244 @@
+"""The DCLS baseline: kernels against the `dcls` package, sigma schedule, eval rounding, shapes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from delayprop.baselines.dcls import (
+    NORM_EPS,
+    DCLSConfig,
+    DCLSNet,
+    DCLSSynapses,
+    dcls_loss,
+    dcls_predict,
+    epoch_begin,
+    gauss_kernel,
+    main,
+    make_optimizers,
+    sigma_at,
+)
+from delayprop.errors import ConfigError
+
+L = 25
+
+
+def _small_cfg(**kw) -> DCLSConfig:
+    base = dict(n_in=6, n_hidden=(5, 4), n_out=3, max_delay=L, dropout=0.0, seed=1)
+    base.update(kw)
+    return DCLSConfig(**base)
+
+
+def _paired_dcls1d(n_in: int, n_out: int, sig: float, seed: int = 0):
+    """A Dcls1d (gauss) and a DCLSSynapses with the same weights, positions and SIG, float64."""
+    modules = pytest.importorskip("DCLS.construct.modules")  # the `dcls` extra
+    torch.manual_seed(seed)
+    ref = modules.Dcls1d(n_in, n_out, kernel_count=1, dilated_kernel_size=L, bias=False,
+                         version="gauss").double()
+    syn = DCLSSynapses(n_in, n_out, L, sig, (L - 1) // 2).double()
+    with torch.no_grad():
+        pos = syn.P.clone()
+        pos[0, 0], pos[0, 1] = -(L // 2), L // 2  # both ends of the range
+        pos[1, 0] = 0.5  # a half-tap position
+        syn.P.copy_(pos)
+        syn.SIG.fill_(sig)
+        ref.weight.copy_(syn.weight.unsqueeze(-1))
+        ref.P.copy_(pos[None, :, :, None])
+        ref.SIG.fill_(sig)
+    return ref, syn
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float(((a - b).abs().max() / b.abs().max()).detach())
+
+
+@pytest.mark.parametrize("sig", [12.0, 3.7, 1.0, 0.23, 0.0])
+def test_kernel_matches_dcls1d_gauss(sig):
+    ref, syn = _paired_dcls1d(7, 5, sig)
+    k_ref = ref.DCK(ref.weight, ref.P, ref.SIG)  # (out, in, taps)
+    k = syn.kernel()
+    assert k.shape == k_ref.shape == (5, 7, L)
+    assert _rel(k, k_ref) < 1e-9
+    # also the free function on plain tensors
+    assert _rel(gauss_kernel(syn.weight, syn.P, sig, L), k_ref) < 1e-9
+
+
+@pytest.mark.parametrize("sig", [12.0, 0.23])
+def test_layer_output_and_gradients_match_dcls1d(sig):
+    ref, syn = _paired_dcls1d(7, 5, sig, seed=3)
+    x = torch.rand(3, 40, 7, dtype=torch.float64)
+    # SNN-delays pads (B, C, T) left by L-1 and right by (L-1)//2 before the Dcls1d
+    out_ref = ref(F.pad(x.transpose(1, 2), (L - 1, (L - 1) // 2))).transpose(1, 2)
+    out = syn(x)
+    assert out.shape == (3, 40 + (L - 1) // 2, 5)
+    assert _rel(out, out_ref) < 1e-9
+    g = torch.randn_like(out)
+    (out_ref * g).sum().backward()
+    (out * g).sum().backward()
+    assert _rel(syn.weight.grad, ref.weight.grad[..., 0]) < 1e-9
+    assert _rel(syn.P.grad, ref.P.grad[0, ..., 0]) < 1e-9
+
+
+def test_tap_k_is_a_delay_of_L_minus_1_minus_k():
+    syn = DCLSSynapses(1, 1, L, 0.0, 0).double().eval()
+    with torch.no_grad():
+        syn.weight.fill_(2.0)
+        syn.P.fill_(-5.0)  # centre tap 7 -> delay 17
+    x = torch.zeros(1, 40, 1, dtype=torch.float64)
+    x[0, 3, 0] = 1.0
+    out = syn(x)[0, :, 0]
+    assert syn.delays().item() == 17
+    assert out[3 + 17].item() == pytest.approx(2.0 / (1 + NORM_EPS), rel=1e-15)
+    assert out.abs().sum().item() == pytest.approx(out[20].item(), rel=1e-15)
+
+
+def test_eval_rounds_positions_train_uses_gaussian():
+    net = DCLSNet(_small_cfg()).double()
+    syn = net.synapses[0]
+    with torch.no_grad():
+        syn.P[0, 0] = 2.4
+        syn.P[0, 1] = -3.6
+    epoch_begin(net, 0, 8)  # sigma = 12: wide kernels in training
+    k_train = syn.kernel()
+    assert (k_train[0, 0] != 0).sum() == L
+    net.eval()
+    k_eval = syn.kernel()
+    nonzero = (k_eval != 0).sum(-1)
+    assert bool((nonzero == 1).all())
+    assert k_eval[0, 0].abs().argmax().item() == 2 + L // 2
+    assert k_eval[0, 1].abs().argmax().item() == -4 + L // 2
+    w = syn.weight.detach()
+    assert torch.allclose(k_eval.sum(-1), w / (1 + NORM_EPS), rtol=1e-15, atol=0)
+    # positions themselves are not changed by evaluating
+    assert syn.P[0, 0].item() == pytest.approx(2.4)
+
+
+def test_sigma_schedule_matches_snn_delays_recurrence():
+    epochs, s0, s_end = 150, 12.0, 0.23
+    final = epochs // 4
+    alpha = (s_end / s0) ** (1 / final)
+    sig, expected = s0, []
+    for e in range(epochs):  # SNN-delays: train epoch e with sig, then decrease_sig(e)
+        expected.append(sig)
+        if e < final and sig > s_end:
+            sig *= alpha
+    got = [sigma_at(e, epochs, s0, s_end) for e in range(epochs)]
+    assert got[0] == s0
+    assert got[final] == pytest.approx(s_end, rel=1e-12)
+    assert all(g == got[final] for g in got[final:])
+    assert all(a > b for a, b in zip(got[:final], got[1:final + 1]))
+    for g, x in zip(got, expected):
+        assert g == pytest.approx(x, rel=1e-9)
+
+
+def test_epoch_begin_sets_every_layer():
+    net = DCLSNet(_small_cfg())
+    sig = epoch_begin(net, 1, 8)  # F = 2: halfway through the decay
+    assert sig == pytest.approx(math.sqrt(12.0 * 0.23))
+    assert all(float(s.SIG) == pytest.approx(sig) for s in net.synapses)
+    assert epoch_begin(net, 7, 8) == pytest.approx(0.23)
+    assert sigma_at(0, 3, 12.0, 0.23) == 0.23  # fewer than 4 epochs: no decay phase
+    with pytest.raises(ConfigError):
+        sigma_at(-1, 8, 12.0, 0.23)
+
+
+def test_shapes_loss_predict_and_parameter_count():
+    cfg = _small_cfg()
+    net = DCLSNet(cfg)
+    x = (torch.rand(4, 30, 6) < 0.3).float()
+    y = net(x)
+    assert y.shape == (4, 30 + 3 * cfg.right_padding, 3)
+    target = torch.tensor([0, 1, 2, 0])
+    m = torch.softmax(y, -1).sum(1)
+    assert dcls_loss(y, target).item() == pytest.approx(F.cross_entropy(m, target).item())
+    assert torch.equal(dcls_predict(y), m.argmax(-1))
+    full = DCLSNet(DCLSConfig()).count_parameters()
+    syn = 140 * 256 + 256 * 256 + 256 * 20
+    assert full == {"weights": syn + 4 * 256, "delays": syn, "total": 2 * syn + 4 * 256}
+
+
+def test_hidden_layers_spike_and_reset_to_zero():
+    net = DCLSNet(_small_cfg(n_hidden=(5,), batchnorm=False)).double()
+    x = torch.ones(2, 20, 6, dtype=torch.float64)
+    with torch.no_grad():
+        net.synapses[0].weight.fill_(1.0)
+    current = net.synapses[0](x)
+    v, z, decay = torch.zeros(2, 5, dtype=x.dtype), torch.zeros(2, 5, dtype=x.dtype), 1 - 1 / 1.005
+    spikes = []
+    for t in range(current.shape[1]):
+        v = decay * v * (1 - z) + current[:, t]
+        z = (v >= 1.0).to(x.dtype)
+        spikes.append(z)
+    from delayprop.baselines.dcls import _lif_sequence
+
+    assert torch.equal(_lif_sequence(current, net.lif), torch.stack(spikes, 1))
+    assert torch.stack(spikes).sum() > 0
+
+
+def test_optimizers_and_schedules():
+    net = DCLSNet(_small_cfg())
+    opts, scheds = make_optimizers(net, {"lr_w": 1e-3, "max_lr_w": 5e-3}, 3, 4)
+    opt_w, opt_p = opts
+    assert opt_w.param_groups[0]["weight_decay"] == 1e-5
+    assert opt_w.param_groups[1]["weight_decay"] == 0.0  # BatchNorm
+    assert opt_p.param_groups[0]["lr"] == pytest.approx(0.1)
+    assert opt_w.param_groups[0]["lr"] == pytest.approx(5e-3 / 25)  # one-cycle start
+    x, target = (torch.rand(2, 10, 6) < 0.3).float(), torch.tensor([0, 2])
+    peak = 0.0
+    for _ in range(12):
+        for o in opts:
+            o.zero_grad()
+        dcls_loss(net(x), target).backward()
+        for o in opts:
+            o.step()
+        for s in scheds:
+            s.step()
+        net.clamp_delays_()
+        peak = max(peak, opt_w.param_groups[0]["lr"])
+    assert peak == pytest.approx(5e-3, rel=0.2)
+    assert opt_p.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+    assert all(bool((s.P.abs() <= L // 2).all()) for s in net.synapses)
+    with pytest.raises(ConfigError):
+        make_optimizers(net, {}, 0, 4)
+
+
+def test_clamp_delays_keeps_positions_in_range():
+    net = DCLSNet(_small_cfg())
+    with torch.no_grad():
+        net.synapses[1].P.fill_(40.0)
+    net.clamp_delays_()
+    assert float(net.synapses[1].P.detach().max()) == L // 2
+    assert float(net.synapses[1].delays().min()) == 0.0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [dict(max_delay=24), dict(max_delay=0), dict(tau_m=1.0), dict(sigma0=-1.0),
+     dict(sigma_end=20.0), dict(dropout=1.0), dict(n_hidden=()), dict(n_in=0),
+     dict(right_padding=-1)],
+)
+def test_bad_config_raises(bad):
+    with pytest.raises(ConfigError):
+        _small_cfg(**bad)
+
+
+def test_wrong_input_shape_raises():
+    net = DCLSNet(_small_cfg())
+    with pytest.raises(ConfigError, match=r"\(B, T, 6\)"):
+        net(torch.zeros(2, 10, 7))
+    with pytest.raises(ConfigError):
+        dcls_loss(torch.zeros(2, 3), torch.tensor([0, 1]))
+
+
+def test_runner_rejects_bad_config(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('method = "dcls"\n[model]\nmax_delay = 24\n')
+    assert main(["--config", str(cfg)]) == 2
+    assert "max_delay" in capsys.readouterr().err
+    cfg.write_text('method = "dcls"\n[train]\nepoch = 3\n')
+    assert main(["--config", str(cfg)]) == 2
+    assert "unknown keys" in capsys.readouterr().err
+    assert main(["--config", str(tmp_path / "missing.toml")]) == 2
