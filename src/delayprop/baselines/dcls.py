@@ -56,7 +56,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from delayprop.errors import ConfigError
+from delayprop.errors import ConfigError, DelaypropError
 from delayprop.neurons import LIFParameters, Surrogate, lif_step
 
 SIGMA_OFFSET = 0.27  # Dcls1d "gauss" uses |SIG| + 0.27 as the standard deviation
@@ -349,8 +349,32 @@ def epoch_begin(net: DCLSNet, epoch: int, epochs: int) -> float:
 
 
 TRAIN_DEFAULTS: dict[str, Any] = {
-    "lr_w": 1e-3, "max_lr_w": 5e-3, "lr_pos_factor": 100.0, "weight_decay": 1e-5,
+    "lr_w": 1e-3, "max_lr_w": None, "lr_pos_factor": 100.0, "weight_decay": 1e-5,
 }
+
+
+def optimizer_settings(train_cfg: dict) -> dict[str, float]:
+    """lr_w, max_lr_w, lr_pos, weight_decay from a ``[train]`` table.
+
+    Reads this module's keys (``lr_w``, ``max_lr_w``, ``lr_pos_factor``) or the training loop's
+    (``lr`` for the weights, ``delay_lr`` for the positions); missing ones take SNN-delays'
+    values: lr_w 1e-3, max_lr_w = 5 lr_w, lr_pos = 100 lr_w, weight_decay 1e-5.
+    """
+    lr_w = train_cfg.get("lr_w", train_cfg.get("lr", TRAIN_DEFAULTS["lr_w"]))
+    max_lr = train_cfg.get("max_lr_w")
+    max_lr = 5.0 * lr_w if max_lr is None else max_lr
+    if "lr_pos_factor" in train_cfg:
+        lr_pos = train_cfg["lr_pos_factor"] * lr_w
+    else:
+        lr_pos = train_cfg.get("delay_lr", TRAIN_DEFAULTS["lr_pos_factor"] * lr_w)
+    out = {"lr_w": lr_w, "max_lr_w": max_lr, "lr_pos": lr_pos,
+           "weight_decay": train_cfg.get("weight_decay", TRAIN_DEFAULTS["weight_decay"])}
+    for k, v in out.items():
+        if isinstance(v, bool) or not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            raise ConfigError(f"train {k} must be a number >= 0, got {v!r}")
+    if out["max_lr_w"] < out["lr_w"]:
+        raise ConfigError(f"max_lr_w ({max_lr}) must be >= the weight lr ({lr_w})")
+    return {k: float(v) for k, v in out.items()}
 
 
 def make_optimizers(
@@ -358,27 +382,26 @@ def make_optimizers(
 ) -> tuple[list[torch.optim.Optimizer], list[torch.optim.lr_scheduler.LRScheduler]]:
     """SNN-delays' optimisers; step each optimiser and scheduler once per batch.
 
-    * Adam on synaptic weights (weight decay ``weight_decay``) and BatchNorm (no decay), lr
-      ``lr_w`` with OneCycleLR to ``max_lr_w`` over ``epochs * steps_per_epoch`` steps;
-    * Adam on positions, lr ``lr_pos_factor * lr_w``, no decay, cosine annealing to 0.
+    * Adam on synaptic weights (weight decay) and BatchNorm (no decay), OneCycleLR peaking at
+      ``max_lr_w`` over ``epochs * steps_per_epoch`` steps (it starts at max_lr_w / 25);
+    * Adam on positions, lr ``lr_pos`` (100 x lr_w), no decay, cosine annealing to 0.
+
+    Settings: :func:`optimizer_settings`. SNN-delays steps its schedulers once per epoch; here
+    they step per batch over the same span (a smoother version of the same curves).
     """
-    opts = {**TRAIN_DEFAULTS, **{k: v for k, v in train_cfg.items() if k in TRAIN_DEFAULTS}}
+    opts = optimizer_settings(train_cfg)
     total = int(steps_per_epoch) * int(epochs)
-    if total < 1:
+    if steps_per_epoch < 1 or epochs < 1:
         raise ConfigError(f"need steps_per_epoch, epochs >= 1, got {steps_per_epoch}, {epochs}")
-    for k, v in opts.items():
-        if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
-            raise ConfigError(f"train {k} must be a number >= 0, got {v!r}")
     weights = [s.weight for s in net.synapses]
     bn = [p for n in net.norms for p in n.parameters()]
-    lr_w = float(opts["lr_w"])
+    lr_w = opts["lr_w"]
     opt_w = torch.optim.Adam([
         {"params": weights, "lr": lr_w, "weight_decay": float(opts["weight_decay"])},
         {"params": bn, "lr": lr_w, "weight_decay": 0.0},
     ])
-    opt_p = torch.optim.Adam([s.P for s in net.synapses], lr=lr_w * float(opts["lr_pos_factor"]),
-                             weight_decay=0.0)
-    sched_w = torch.optim.lr_scheduler.OneCycleLR(opt_w, max_lr=float(opts["max_lr_w"]),
+    opt_p = torch.optim.Adam([s.P for s in net.synapses], lr=opts["lr_pos"], weight_decay=0.0)
+    sched_w = torch.optim.lr_scheduler.OneCycleLR(opt_w, max_lr=opts["max_lr_w"],
                                                   total_steps=total)
     sched_p = torch.optim.lr_scheduler.CosineAnnealingLR(opt_p, T_max=total)
     return [opt_w, opt_p], [sched_w, sched_p]
@@ -444,9 +467,41 @@ DATA_DEFAULTS: dict[str, Any] = {
     "val_fraction": 0.1, "split_seed": 0,
 }
 RUN_DEFAULTS: dict[str, Any] = {
-    **TRAIN_DEFAULTS, "epochs": 150, "batch_size": 256, "seed": 0, "threads": 1,
+    "epochs": 150, "batch_size": 256, "eval_batch_size": 256, "seed": 0, "threads": 1,
     "out_dir": "results/dcls", "max_train_batches": None,
 }
+OPTIMIZER_KEYS = ("lr_w", "max_lr_w", "lr_pos_factor", "weight_decay", "lr", "delay_lr")
+
+
+def normalise_config(raw: dict) -> tuple[DCLSConfig, dict, dict]:
+    """(model, data, train) from a configuration in this runner's layout or the training
+    loop's (``[method] name = "dcls"``, ``[data] dataset``, ``[train] lr / delay_lr``).
+
+    data and train come back with defaults filled in; train keeps only the optimiser keys that
+    were given (see :func:`optimizer_settings`). Unknown or unusable options raise ConfigError.
+    """
+    method = raw.get("method", "dcls")
+    if isinstance(method, dict):
+        _check_keys("method", method, ("name", "loss"))
+        if method.get("loss", "sum") != "sum":
+            raise ConfigError("the DCLS baseline trains with the time-summed softmax: loss = 'sum'")
+        method = method.get("name")
+    if method != "dcls":
+        raise ConfigError(f"method is {method!r}; this runner trains 'dcls'")
+    _check_keys("configuration", raw, ("method", "name", "model", "data", "train"))
+    model = dict(raw.get("model", {}))
+    _check_keys("model", model, DCLSConfig.__dataclass_fields__)
+    data = dict(raw.get("data", {}))
+    if "dataset" in data:
+        data.setdefault("name", data.pop("dataset"))
+    _check_keys("data", data, DATA_DEFAULTS)
+    train = dict(raw.get("train", {}))
+    if train.get("device", "cpu") != "cpu":
+        raise ConfigError("this runner trains on the CPU; use `delayprop train` for a GPU")
+    train.pop("device", None)
+    _check_keys("train", train, (*RUN_DEFAULTS, *OPTIMIZER_KEYS))
+    optimizer_settings(train)  # validates
+    return DCLSConfig(**model), {**DATA_DEFAULTS, **data}, {**RUN_DEFAULTS, **train}
 
 
 @dataclass
@@ -461,7 +516,7 @@ class RunState:
     history: list = field(default_factory=list)
 
 
-def train_dcls(cfg: dict, resume: bool = False, log: Any = print) -> dict:
+def train_dcls(cfg: dict, resume: bool = False, log: Any = print, test_only: bool = False) -> dict:
     """Train the DCLS baseline as configured; returns the final summary (also final.json).
 
     Per epoch: set sigma, train (optimisers and schedulers stepped per batch, positions
@@ -469,15 +524,12 @@ def train_dcls(cfg: dict, resume: bool = False, log: Any = print) -> dict:
     to ``<out_dir>/metrics.jsonl``, save ``last.pt`` (atomic) and ``best.pt`` when validation
     accuracy improves (ties: lower loss) at an epoch >= F - 1, F = epochs // 4 (SNN-delays does
     not select during the sigma decay). After the last epoch the best checkpoint is tested once.
+    ``test_only`` skips the remaining epochs of an interrupted run and tests its best checkpoint
+    (final.json then says how many epochs were completed).
     """
     from delayprop.data import batches, load_dataset, train_val_split
 
-    _check_keys("model", cfg.get("model", {}), DCLSConfig.__dataclass_fields__)
-    _check_keys("data", cfg.get("data", {}), DATA_DEFAULTS)
-    _check_keys("train", cfg.get("train", {}), RUN_DEFAULTS)
-    mcfg = DCLSConfig(**cfg.get("model", {}))
-    dcfg = {**DATA_DEFAULTS, **cfg.get("data", {})}
-    tcfg = {**RUN_DEFAULTS, **cfg.get("train", {})}
+    mcfg, dcfg, tcfg = normalise_config(cfg)
     epochs, bs = int(tcfg["epochs"]), int(tcfg["batch_size"])
     if epochs < 1 or bs < 1:
         raise ConfigError(f"epochs and batch_size must be >= 1, got {epochs}, {bs}")
@@ -485,6 +537,8 @@ def train_dcls(cfg: dict, resume: bool = False, log: Any = print) -> dict:
     out = Path(tcfg["out_dir"])
     out.mkdir(parents=True, exist_ok=True)
     metrics, last_ckpt, best_ckpt = out / "metrics.jsonl", out / "last.pt", out / "best.pt"
+    if test_only and not (last_ckpt.exists() and best_ckpt.exists()):
+        raise ConfigError(f"--test-only needs {last_ckpt} and {best_ckpt} from a previous run")
 
     def load(split: str) -> Any:
         return load_dataset(dcfg["name"], split=split, data_dir=dcfg["data_dir"], dt=dcfg["dt"],
@@ -506,7 +560,7 @@ def train_dcls(cfg: dict, resume: bool = False, log: Any = print) -> dict:
     net = DCLSNet(mcfg)
     optimizers, schedulers = make_optimizers(net, tcfg, n_batches, epochs)
     state = RunState()
-    if resume and last_ckpt.exists():
+    if (resume or test_only) and last_ckpt.exists():
         ck = torch.load(last_ckpt, weights_only=False)
         net.load_state_dict(ck["model"])
         for o, s in zip(optimizers, ck["optimizers"]):
@@ -520,7 +574,7 @@ def train_dcls(cfg: dict, resume: bool = False, log: Any = print) -> dict:
         metrics.unlink()  # a fresh run starts a fresh log
 
     final_sel = max(epochs // 4 - 1, 0)
-    while state.epoch < epochs:
+    while state.epoch < epochs and not test_only:
         epoch, t0 = state.epoch, time.time()
         sig = epoch_begin(net, epoch, epochs)
         net.train()
@@ -543,7 +597,7 @@ def train_dcls(cfg: dict, resume: bool = False, log: Any = print) -> dict:
             correct += int((dcls_predict(y.detach()) == yb).sum())
             n += len(yb)
         train_s = time.time() - t0
-        val_loss, val_acc = evaluate(net, val_ds, bs)
+        val_loss, val_acc = evaluate(net, val_ds, int(tcfg["eval_batch_size"]))
         state.elapsed_s += time.time() - t0
         row = {
             "epoch": epoch, "sigma": sig, "train_loss": loss_sum / n, "train_acc": correct / n,
@@ -568,14 +622,16 @@ def train_dcls(cfg: dict, resume: bool = False, log: Any = print) -> dict:
     ck = torch.load(best_ckpt, weights_only=False)
     net.load_state_dict(ck["model"])
     test_ds = load("test")
-    test_loss, test_acc = evaluate(net, test_ds, bs)
+    test_loss, test_acc = evaluate(net, test_ds, int(tcfg["eval_batch_size"]))
     summary = {
         "method": "dcls", "dataset": f"{dcfg['name']} ({dcfg['data_dir']})",
-        "epochs": epochs, "best_epoch": state.best_epoch, "val_acc": state.best_val_acc,
+        "epochs": epochs, "epochs_completed": state.epoch, "best_epoch": state.best_epoch,
+        "val_acc": state.best_val_acc,
         "val_loss": state.best_val_loss, "test_acc": test_acc, "test_loss": test_loss,
         "n_train": len(train_ds), "n_val": len(val_ds), "n_test": len(test_ds),
         "T": train_ds.num_steps, "params": net.count_parameters(), "train_wall_s": state.elapsed_s,
         "model": asdict(mcfg), "data": dcfg, "train": tcfg,
+        "optimizer": optimizer_settings(tcfg),
     }
     with open(out / "final.json", "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2)
@@ -589,21 +645,20 @@ def main(argv: Optional[list[str]] = None) -> int:
                                  description="Train the DCLS (SNN-delays) baseline.")
     ap.add_argument("--config", required=True, help="TOML file with [model] [data] [train]")
     ap.add_argument("--resume", action="store_true", help="continue from <out_dir>/last.pt")
+    ap.add_argument("--test-only", action="store_true",
+                    help="stop an interrupted run here: test <out_dir>/best.pt, write final.json")
     ap.add_argument("--epochs", type=int, help="override [train] epochs")
     ap.add_argument("--out-dir", help="override [train] out_dir")
     args = ap.parse_args(argv)
     try:
         cfg = load_config(args.config)
-        method = cfg.get("method", "dcls")
-        if method != "dcls":
-            raise ConfigError(f"{args.config}: method is {method!r}, this runner trains 'dcls'")
-        cfg = {k: dict(v) for k, v in cfg.items() if isinstance(v, dict)}
         if args.epochs is not None:
             cfg.setdefault("train", {})["epochs"] = args.epochs
         if args.out_dir is not None:
             cfg.setdefault("train", {})["out_dir"] = args.out_dir
-        train_dcls(cfg, resume=args.resume, log=lambda s: print(s, flush=True))
-    except ConfigError as e:
+        train_dcls(cfg, resume=args.resume, log=lambda s: print(s, flush=True),
+                   test_only=args.test_only)
+    except DelaypropError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
