@@ -568,7 +568,8 @@ def train(
     """Train according to the resolved configuration ``cfg`` in ``run_dir``.
 
     ``resume`` continues from ``run_dir/checkpoint.pt`` (and returns ``final.json`` if the run
-    had finished). ``splits`` overrides data loading (tests). ``stop_after`` ends the call after
+    had finished). ``splits`` overrides data loading (tests). ``progress`` shows the batch
+    progress bar (one line per epoch goes to stderr either way). ``stop_after`` ends the call after
     that many completed epochs without the final test (simulates a killed run). Returns the
     final summary (or ``{'stopped_at': epoch}``).
     """
@@ -693,8 +694,7 @@ def train(
                f"{row['train_acc']:.4f} | val loss {val.loss:.4g} acc {val.accuracy:.4f} | "
                f"{row['epoch_s']:.1f} s")
         log.info(msg)
-        if progress:
-            print(msg, file=sys.stderr, flush=True)
+        print(f"{cfg.get('name', '')}: {msg}", file=sys.stderr, flush=True)
         if on_epoch is not None:
             on_epoch(row)
         if stop_after is not None and epoch + 1 >= stop_after and epoch + 1 < epochs:

@@ -74,8 +74,8 @@ def plan(
         raw.setdefault("name", p.stem)
         for k in range(seeds):
             cfg = resolve_config(raw, overrides)
-            cfg["train"]["seed"] = int(cfg["train"]["seed"]) + k
-            if cfg["method"]["name"] != "dcls":
+            if k:  # seed 0 is the configuration as written (same as `delayprop train`)
+                cfg["train"]["seed"] = int(cfg["train"]["seed"]) + k
                 cfg["model"]["seed"] = int(cfg["model"].get("seed", 0)) + k
             specs.append(RunSpec(cfg["name"], k, cfg, run_dir_for(out, cfg, k)))
     return specs
