@@ -342,8 +342,7 @@ class Model:
         if self.method == "dcls":
             from delayprop.baselines.dcls import epoch_begin
 
-            epoch_begin(self.net, epoch, epochs)
-            return None
+            return float(epoch_begin(self.net, epoch, epochs))
         t = self.cfg["train"]
         if t["sigma0"] > 0:
             s = sigma_at(epoch, epochs, t["sigma0"], t["sigma1"], t["sigma_decay_fraction"])
