@@ -196,3 +196,23 @@ def test_toy_delay_reaches_target(kind, mode, start):
     if mode == "hard":  # ... and the neuron now fires on time (the smooth pulse is too low)
         y = net(x)
         assert y[0, t0 + target_delay].argmax() == 1
+
+
+def test_online_accumulated_update_midway_equals_whole_sequence_prefix():
+    net, x, target = make(kappa=0.5, axonal_delays=True)
+    learner = OnlineEprop(net)
+    learner.begin(B)
+    for t in range(8):
+        learner.step(x[:, t], target)
+    midway = learner.accumulated()
+    prefix = eprop_gradients(net, x[:, :8], target, set_grad=False).grads
+    for name, g in prefix.items():
+        assert rel_err(midway[name], g) < 1e-9, name
+    for t in range(8, T):  # the sequence goes on after the look
+        learner.step(x[:, t], target)
+    full = eprop_gradients(net, x, target, set_grad=False).grads
+    grads = learner.end()
+    for name, g in full.items():
+        assert rel_err(grads[name], g) < 1e-9, name
+    with pytest.raises(RuntimeError, match="begin"):
+        learner.step(x[:, 0], target)

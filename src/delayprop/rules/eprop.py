@@ -41,8 +41,18 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from delayprop.delays import delayed_sum, fft_block, lagged_correlation_tm
 from delayprop.errors import ConfigError
-from delayprop.layers import DelayedSynapses, DelayLine, DelayNet, leaky_filter
+from delayprop.layers import (
+    DelayedSynapses,
+    DelayLine,
+    DelayNet,
+    LayerRecord,
+    LIFCarry,
+    integrate_tm,
+    leaky_filter,
+    leaky_filter_tm,
+)
 from delayprop.losses import LOSSES, check_target, loss_value, output_error
 
 
@@ -77,7 +87,13 @@ def updates_from_correlation(
     """Turn C_ji(tau) (post, pre, window) into the updates of one synapse group:
     dW = sum_tau C K, dD_ji = W sum_tau C dK/dD, dD_i = sum_j dD_ji."""
     with torch.no_grad():
-        out = {f"{name}.weight": (corr * syn.kernel()).sum(-1)}
+        if syn.has_delays and syn.mode == "hard":
+            # K is one-hot at the rounded delay: dW is C at that lag (the sum adds exact zeros)
+            idx = syn.rounded_delay().clamp(0, syn.window - 1).long().unsqueeze(-1)
+            g_weight = corr.gather(-1, idx).squeeze(-1)
+        else:
+            g_weight = (corr * syn.kernel()).sum(-1)
+        out = {f"{name}.weight": g_weight}
         if syn.has_delays:
             g_delay = syn.weight * (corr * syn.kernel_derivative()).sum(-1)
             if syn.syn_delay is not None:
@@ -87,8 +103,21 @@ def updates_from_correlation(
     return out
 
 
-def lagged_correlation(h: torch.Tensor, xbar: torch.Tensor, window: int) -> torch.Tensor:
-    """C[j, i, tau] = sum_{b,t} h[b,t,j] xbar[b,t-tau,i]; h (B,T,post), xbar (B,T,pre)."""
+def lagged_correlation(h: torch.Tensor, xbar: torch.Tensor, window: int, *,
+                       history: torch.Tensor | None = None,
+                       method: str = "auto") -> torch.Tensor:
+    """C[j, i, tau] = sum_{b,t} h[b,t,j] xbar[b,t-tau,i]; h (B,T,post), xbar (B,T,pre).
+
+    ``history`` (B, window - 1, pre) is xbar before t = 0 (zeros if None); ``method``
+    'direct', 'fft' or 'auto' (:func:`delayprop.delays.use_fft`). Returns (post, pre, window).
+    """
+    hist = None if history is None else history.transpose(0, 1)
+    return lagged_correlation_tm(h.transpose(0, 1), xbar.transpose(0, 1), window, hist, method)
+
+
+def lagged_correlation_reference(h: torch.Tensor, xbar: torch.Tensor,
+                                 window: int) -> torch.Tensor:
+    """The plain definition of :func:`lagged_correlation`: one (post x pre) product per lag."""
     B, T, post = h.shape
     pre = xbar.shape[-1]
     hf = h.reshape(B * T, post).t()
@@ -110,10 +139,16 @@ def running_rate(z: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class EpropResult:
+    """Updates by parameter name; the output y (B, T, C) (None when not kept); the loss; the
+    per-layer records (x, v, z over the sequence; empty when not kept); and ``scores`` (B, C),
+    whose argmax is :func:`delayprop.losses.predict` of y (time-summed softmax for the 'sum'
+    loss, time-mean output for 'mean')."""
+
     grads: dict[str, torch.Tensor]
-    y: torch.Tensor
+    y: torch.Tensor | None
     loss: float
     records: list
+    scores: torch.Tensor | None = None
 
 
 def _set_grads(net: DelayNet, grads: dict[str, torch.Tensor]) -> None:
@@ -133,13 +168,42 @@ def eprop_gradients(
     target: torch.Tensor,
     config: EpropConfig | None = None,
     set_grad: bool = True,
+    *,
+    streaming: bool = True,
+    chunk: int | None = None,
+    keep_output: bool = True,
+    record: bool = False,
+    method: str = "auto",
 ) -> EpropResult:
     """E-prop updates for a batch of whole sequences. x (B, T, n_in); target (B,) or (B, T).
 
     Returns the accumulated updates (same sign and scale as a loss gradient) by parameter name;
     with ``set_grad`` they are also written into ``.grad``.
+
+    ``streaming`` (default) runs the sequence in chunks of ``chunk`` steps (default: the FFT
+    block length, about 4 x the lag window), carrying the neuron state, the filtered inputs
+    and the last window - 1 steps of each presynaptic signal; the lagged correlations
+    accumulate chunk by chunk, so the working memory does not grow with T. When the learning
+    signal at t needs outputs after t (readout kappa > 0 with the 'sum' loss, or the 'mean'
+    loss) it runs the forward pass twice: the first pass keeps only the outputs (B x T x C for
+    kappa > 0 and 'sum'; B x C for 'mean'). What grows with T is only what is asked for:
+    ``keep_output`` (y, B x T x C) and ``record`` (x, v, z per layer). ``streaming=False`` is
+    the whole-sequence path, which always records. ``method`` picks the kernels
+    (:func:`delayprop.delays.use_fft`).
     """
     cfg = config or EpropConfig()
+    if streaming:
+        res = _eprop_streaming(net, x, target, cfg, chunk, keep_output, record, method)
+    else:
+        res = _eprop_whole(net, x, target, cfg, method)
+    if set_grad:
+        _set_grads(net, res.grads)
+    return res
+
+
+def _eprop_whole(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: EpropConfig,
+                 method: str) -> EpropResult:
+    """Whole-sequence e-prop: forward with records (B x T x n per layer), then the updates."""
     y, records = net(x, record=True)
     target = check_target(y, target, cfg.loss)
     B, T, _ = y.shape
@@ -163,13 +227,191 @@ def eprop_gradients(
             z_prev = F.pad(rec.z, (0, 0, 1, 0))[:, :T]
             groups.append((f"layers.{i}.rec", layer.rec, z_prev))
         for name, syn, pre in groups:
-            corr = lagged_correlation(h, leaky_filter(pre, alpha), syn.window)
+            corr = lagged_correlation(h, leaky_filter(pre, alpha), syn.window, method=method)
             grads.update(updates_from_correlation(name, syn, corr))
 
-    if set_grad:
-        _set_grads(net, grads)
     value = float(loss_value(y, target, cfg.loss))
-    return EpropResult(grads, y, value, records)
+    return EpropResult(grads, y, value, records, _scores(y, cfg.loss))
+
+
+def _scores(y: torch.Tensor, loss: str) -> torch.Tensor:
+    """Per-sample class scores whose argmax is losses.predict(y, loss)."""
+    return y.mean(1) if loss == "mean" else F.softmax(y, -1).sum(1)
+
+
+def _tail(prev: torch.Tensor | None, new: torch.Tensor, lag: int) -> torch.Tensor | None:
+    """The last ``lag`` steps of the time-major signal prev ++ new (a copy, so the chunk can
+    be freed), or None when lag is 0."""
+    if lag == 0:
+        return None
+    if new.shape[0] >= lag:
+        return new[-lag:].clone()
+    front = prev if prev is not None else new.new_zeros(lag, *new.shape[1:])
+    return torch.cat([front, new], 0)[-lag:].clone()
+
+
+class _StreamState:
+    """What the streaming pass carries between chunks, per hidden layer: the LIF state, the
+    tails (last window - 1 steps) of the feedforward input, of its filtered copy and of the
+    recurrent input, the filter states, the spike counts; and the readout state."""
+
+    def __init__(self, net: DelayNet) -> None:
+        n = len(net.layers)
+        self.carry: list[LIFCarry | None] = [None] * n
+        self.ff_tail: list[torch.Tensor | None] = [None] * n
+        self.xbar: list[torch.Tensor | None] = [None] * n
+        self.xbar_tail: list[torch.Tensor | None] = [None] * n
+        self.zbar: list[torch.Tensor | None] = [None] * n
+        self.zbar_tail: list[torch.Tensor | None] = [None] * n
+        self.count: list[torch.Tensor | float] = [0.0] * n
+        self.y: torch.Tensor | None = None
+
+
+def _forward_chunk(net: DelayNet, x_c: torch.Tensor, st: _StreamState, wks: list,
+                   method: str) -> tuple[torch.Tensor, list[tuple]]:
+    """Advance the network over one time-major chunk x_c (c, B, n_in). Returns the readout
+    y (c, B, C) and per layer (input, v, z, z of the step before, LIF carry before)."""
+    inp = x_c
+    out = []
+    for i, layer in enumerate(net.layers):
+        cur = delayed_sum(inp, wks[i], st.ff_tail[i], method)
+        before = st.carry[i]
+        v_c, z_c, st.carry[i] = integrate_tm(layer, cur, before)
+        z_prev = None
+        if layer.rec is not None:  # the recurrent synapses see the spikes one step late
+            z_before = before.z if before is not None else z_c.new_zeros(z_c.shape[1:])
+            z_prev = torch.cat([z_before.unsqueeze(0), z_c[:-1]], 0)
+        st.ff_tail[i] = _tail(st.ff_tail[i], inp, layer.ff.window - 1)
+        out.append((inp, v_c, z_c, z_prev))
+        inp = z_c
+    r = net.readout
+    drive = F.linear(inp, r.weight, r.bias)
+    if r.kappa:
+        drive, st.y = leaky_filter_tm(drive, r.kappa, st.y)
+    return drive, out
+
+
+def _check_chunk(x_c: torch.Tensor) -> None:
+    if not torch.isfinite(x_c).all():
+        raise ConfigError("input contains NaN or infinite values")
+
+
+def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: EpropConfig,
+                     chunk: int | None, keep_output: bool, record: bool,
+                     method: str) -> EpropResult:
+    """Chunked e-prop (see :func:`eprop_gradients`). All internal tensors are time-major."""
+    if x.dim() != 3 or x.shape[-1] != net.config.n_in:
+        raise ConfigError(
+            f"input must have shape (batch, time, {net.config.n_in}), got {tuple(x.shape)}"
+        )
+    B, T, _ = x.shape
+    w = net.readout.weight
+    C, dtype = w.shape[0], w.dtype
+    target = check_target(w.new_zeros(1, 1, 1).expand(B, T, C), target, cfg.loss)
+    kappa = net.readout.kappa
+    if chunk is None:
+        chunk = fft_block(T, max(s.window for _, s in net.synapses()))[0]
+    if chunk < 1:
+        raise ConfigError(f"chunk must be a positive number of steps, got {chunk}")
+    spans = [(t0, min(t0 + chunk, T)) for t0 in range(0, T, chunk)]
+    wks = [layer.ff.weighted_kernel() for layer in net.layers]
+
+    def chunk_input(t0: int, t1: int) -> torch.Tensor:
+        x_c = x[:, t0:t1].transpose(0, 1).to(device=w.device, dtype=dtype)
+        _check_chunk(x_c)
+        return x_c
+
+    def chunk_target(t0: int, t1: int) -> torch.Tensor:
+        return target if target.dim() == 1 else target[:, t0:t1]
+
+    # the learning signal filtered backwards by kappa (err_bar) needs the future: pass 1
+    err_all = err_mean = gain = None
+    value = 0.0
+    if cfg.loss == "mean":
+        st = _StreamState(net)
+        y_sum = w.new_zeros(B, C)
+        for t0, t1 in spans:
+            y_c, _ = _forward_chunk(net, chunk_input(t0, t1), st, wks, method)
+            y_sum += y_c.sum(0)
+        y_mean = (y_sum / T).unsqueeze(1)
+        err_mean = output_error(y_mean, target, "mean")[:, 0] / T  # (B, C): dE/dy[t], all t
+        value = float(loss_value(y_mean, target, "mean"))
+        ones = w.new_ones(1, T, 1)
+        gain = (leaky_filter(ones, kappa, reverse=True) if kappa else ones)[0, :, 0]  # (T,)
+    elif kappa:
+        st = _StreamState(net)
+        ys = [_forward_chunk(net, chunk_input(t0, t1), st, wks, method)[0] for t0, t1 in spans]
+        y_full = torch.cat(ys, 0)  # (T, B, C)
+        del ys
+        err = output_error(y_full.transpose(0, 1), target, "sum").transpose(0, 1)
+        err_all = leaky_filter_tm(err, kappa, reverse=True)[0]
+        value = float(loss_value(y_full.transpose(0, 1), target, "sum"))
+        del y_full, err
+
+    st = _StreamState(net)
+    n_layers = len(net.layers)
+    feedback = [net.feedback(i, cfg.feedback) for i in range(n_layers)]
+    corr_ff: list[torch.Tensor | float] = [0.0] * n_layers
+    corr_rec: list[torch.Tensor | float] = [0.0] * n_layers
+    g_out = torch.zeros_like(w)
+    g_bias = w.new_zeros(C)
+    ys, recs = [], [[] for _ in range(n_layers)]
+    scores = w.new_zeros(B, C)
+    for t0, t1 in spans:
+        y_c, layers_c = _forward_chunk(net, chunk_input(t0, t1), st, wks, method)
+        if cfg.loss == "mean":
+            err_c = err_mean * gain[t0:t1].view(-1, 1, 1)
+            scores += y_c.sum(0) / T
+        else:
+            y_bf = y_c.transpose(0, 1)
+            if kappa:
+                err_c = err_all[t0:t1]
+            else:
+                err_c = output_error(y_bf, chunk_target(t0, t1), "sum").transpose(0, 1)
+                value += float(loss_value(y_bf, chunk_target(t0, t1), "sum"))
+            scores += F.softmax(y_c, -1).sum(0)
+        if keep_output:
+            ys.append(y_c)
+        z_last = layers_c[-1][2]
+        g_out += err_c.reshape(-1, C).t() @ z_last.reshape(-1, z_last.shape[-1])
+        g_bias += err_c.sum((0, 1))
+        steps = torch.arange(t0 + 1, t1 + 1, dtype=dtype, device=w.device).view(-1, 1, 1)
+        for i, (layer, (inp, v_c, z_c, z_prev)) in enumerate(zip(net.layers, layers_c)):
+            signal = err_c @ feedback[i]  # L-bar, (c, B, n)
+            if cfg.reg_rate:
+                counts = st.count[i] + z_c.cumsum(0)
+                st.count[i] = counts[-1]
+                signal = signal + cfg.reg_rate * (counts / steps - cfg.target_rate) / (T * B)
+            h = signal * layer.lif.surrogate.derivative(v_c, layer.lif.theta)
+            alpha, lag = layer.lif.alpha, layer.ff.window - 1
+            xbar, st.xbar[i] = leaky_filter_tm(inp, alpha, st.xbar[i])
+            corr_ff[i] = corr_ff[i] + lagged_correlation_tm(
+                h, xbar, layer.ff.window, st.xbar_tail[i], method)
+            st.xbar_tail[i] = _tail(st.xbar_tail[i], xbar, lag)
+            if layer.rec is not None:
+                zbar, st.zbar[i] = leaky_filter_tm(z_prev, alpha, st.zbar[i])
+                corr_rec[i] = corr_rec[i] + lagged_correlation_tm(
+                    h, zbar, layer.rec.window, st.zbar_tail[i], method)
+                st.zbar_tail[i] = _tail(st.zbar_tail[i], zbar, layer.rec.window - 1)
+            if record:
+                recs[i].append((inp, v_c, z_c))
+            del signal, h, xbar
+        del layers_c
+
+    grads = {"readout.weight": g_out}
+    if net.readout.bias is not None:
+        grads["readout.bias"] = g_bias
+    for i, layer in enumerate(net.layers):
+        grads.update(updates_from_correlation(f"layers.{i}.ff", layer.ff, corr_ff[i]))
+        if layer.rec is not None:
+            grads.update(updates_from_correlation(f"layers.{i}.rec", layer.rec, corr_rec[i]))
+    y = torch.cat(ys, 0).transpose(0, 1).contiguous() if keep_output else None
+    records = []
+    if record:
+        for parts in recs:
+            records.append(LayerRecord(*(torch.cat(p, 0).transpose(0, 1).contiguous()
+                                         for p in zip(*parts))))
+    return EpropResult(grads, y, value, records, scores)
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,8 +591,18 @@ class OnlineEprop:
     def end(self, target: torch.Tensor | None = None, set_grad: bool = True):
         """Finish the sequence: return the accumulated updates by parameter name (and write
         them into ``.grad`` if ``set_grad``). The 'mean' loss needs ``target`` (B,) here."""
+        grads = self.accumulated(target)
+        if set_grad:
+            _set_grads(self.net, grads)
+        self.state = None
+        return grads
+
+    @torch.no_grad()
+    def accumulated(self, target: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The updates accumulated so far (the sequence goes on): by parameter name. For the
+        'mean' loss, ``target`` (B,) and the output mean so far define the error."""
         if self.state is None:
-            raise RuntimeError("call begin(batch) before end()")
+            raise RuntimeError("call begin(batch) before end() or accumulated()")
         net, cfg, T = self.net, self.cfg, self.t
         if T == 0:
             raise ConfigError("end() called before any step()")
@@ -387,7 +639,4 @@ class OnlineEprop:
                     grads[f"{g.name}.syn_delay"] = gd
                 if g.syn.ax_delay is not None:
                     grads[f"{g.name}.ax_delay"] = gd.sum(0)
-        if set_grad:
-            _set_grads(net, grads)
-        self.state = None
         return grads
