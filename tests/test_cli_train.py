@@ -126,7 +126,7 @@ def test_reproduce_writes_table_and_skips_finished_runs(tmp_path, data_dir, caps
     (out / "RESULTS.md").write_text("# Results\n\nText that must survive.\n")
     rc, o, err = run(capsys, "reproduce", "--grid", "must-show", "--configs", cdir,
                      "--data-dir", data_dir, "--out", out, "--epochs", "1", "--seeds", "2",
-                     "--only", "shd_a_ff_syn_eprop,shd_d_ff_syn_bptt", "-q")
+                     "--only", "shd_a_ff_syn_eprop,shd_d_ff_syn_bptt", "-q", "--no-plots")
     assert rc == 0, err
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))

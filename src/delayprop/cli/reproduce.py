@@ -41,7 +41,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.collect:
         specs = plan(paths, args.seeds, args.out, overrides)
     else:
-        specs = run_grid(paths, args.seeds, args.out, overrides, progress=not args.quiet)
+        specs = run_grid(paths, args.seeds, args.out, overrides, progress=not args.quiet,
+                         plots=not args.no_plots)
     # the table covers the whole grid, including runs of other invocations (e.g. --only)
     all_specs = plan(grid_configs(args.grid, args.configs), args.seeds, args.out, overrides)
     rows = collect_rows(all_specs)
@@ -73,5 +74,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="train nothing; write the table from the finished runs")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     p.add_argument("--device", default="", help="cpu or cuda (default: the configs')")
+    p.add_argument("--no-plots", action="store_true", help="skip the figures of each run")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)

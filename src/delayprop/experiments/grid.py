@@ -84,7 +84,7 @@ def plan(
 def run_grid(
     paths: list[Path], seeds: int, out: str | os.PathLike,
     overrides: dict[str, dict[str, Any]] | None = None,
-    train_missing: bool = True, progress: bool = True,
+    train_missing: bool = True, progress: bool = True, plots: bool = True,
 ) -> list[RunSpec]:
     """Train every run of the grid that has no ``final.json`` yet (resuming checkpoints).
 
@@ -107,5 +107,5 @@ def run_grid(
                 raise ConfigError(
                     f"{s.run_dir} holds a run with another configuration ({', '.join(diff)}); "
                     f"move it away or use another --out")
-        train(s.cfg, s.run_dir, resume=resume, progress=progress)
+        train(s.cfg, s.run_dir, resume=resume, progress=progress, plots=plots)
     return specs
