@@ -403,13 +403,6 @@ class Model:
     def count_parameters(self) -> dict[str, int]:
         return dict(self.net.count_parameters())
 
-    def delays(self) -> dict[str, np.ndarray]:
-        """Every delay parameter, flattened, by name (steps)."""
-        return {
-            n: p.detach().cpu().numpy().ravel()
-            for n, p in self.net.named_parameters() if "delay" in n
-        }
-
 
 # --------------------------------------------------------------------------------------------
 # Data
