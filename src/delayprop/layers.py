@@ -31,6 +31,7 @@ from delayprop.delays import (
     check_delay_settings,
     delay_kernel,
     delay_kernel_derivative,
+    delayed_sum,
 )
 from delayprop.errors import ConfigError
 from delayprop.neurons import LIFParameters, Surrogate, lif_step
@@ -135,14 +136,18 @@ class DelayedSynapses(nn.Module):
                 d.clamp_(0.0, float(self.max_delay))
 
     # -- currents ----------------------------------------------------------------------------
-    def current_sequence(self, x: torch.Tensor, wk: torch.Tensor | None = None) -> torch.Tensor:
-        """Whole sequence: x (B, T, pre) -> I (B, T, post), a causal convolution over lags."""
+    def current_sequence(self, x: torch.Tensor, wk: torch.Tensor | None = None, *,
+                         history: torch.Tensor | None = None,
+                         method: str = "auto") -> torch.Tensor:
+        """Whole sequence: x (B, T, pre) -> I (B, T, post), a causal convolution over lags.
+
+        ``history`` (B, window - 1, pre) is x before t = 0 (zeros if None), for running a long
+        sequence in chunks; ``method`` 'direct', 'fft' or 'auto' (FFT for float32, see
+        :func:`delayprop.delays.use_fft`). Differentiable in x, the weights and the delays.
+        """
         wk = self.weighted_kernel() if wk is None else wk
-        if self.window == 1:
-            return x @ wk[..., 0].t()
-        xt = F.pad(x.transpose(1, 2), (self.window - 1, 0))
-        # conv1d correlates: out[t] = sum_k w[k] in[t + k]; flipping the lags makes it causal.
-        return F.conv1d(xt, wk.flip(-1)).transpose(1, 2)
+        hist = None if history is None else history.transpose(0, 1)
+        return delayed_sum(x.transpose(0, 1), wk, hist, method).transpose(0, 1)
 
     def current_step(self, history: torch.Tensor, wk: torch.Tensor | None = None) -> torch.Tensor:
         """One step: history (B, pre, window), [..., tau] = x[t - tau] -> I (B, post)."""
@@ -204,13 +209,81 @@ def leaky_filter(x: torch.Tensor, decay: float, reverse: bool = False) -> torch.
 
     x (B, T, ...) -> same shape. Differentiable.
     """
-    steps = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
-    out = [None] * x.shape[1]
-    acc = torch.zeros_like(x[:, 0])
-    for t in steps:
-        acc = decay * acc + x[:, t]
-        out[t] = acc
-    return torch.stack(out, dim=1)
+    if torch.is_grad_enabled() and x.requires_grad:
+        steps = range(x.shape[1] - 1, -1, -1) if reverse else range(x.shape[1])
+        outs = [None] * x.shape[1]
+        acc = torch.zeros_like(x[:, 0])
+        for t in steps:
+            acc = decay * acc + x[:, t]
+            outs[t] = acc
+        return torch.stack(outs, dim=1)
+    out = leaky_filter_tm(x.transpose(0, 1), decay, reverse=reverse)[0]
+    return out.transpose(0, 1).contiguous()
+
+
+def leaky_filter_tm(x: torch.Tensor, decay: float, state: torch.Tensor | None = None,
+                    reverse: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Time-major, no autograd: x (T, ...) -> (out, last), out[t] = decay * out[t-1] + x[t]
+    with out[-1] = ``state`` (zeros if None); ``last`` is the final value (the next state).
+    Same arithmetic as :func:`leaky_filter`, written into one preallocated buffer."""
+    out = torch.empty_like(x)
+    order = range(x.shape[0] - 1, -1, -1) if reverse else range(x.shape[0])
+    prev = None if state is None else state
+    for t in order:
+        if prev is None:
+            out[t].copy_(x[t])  # decay * 0 + x[t]
+        else:
+            torch.mul(prev, decay, out=out[t])
+            out[t].add_(x[t])
+        prev = out[t]
+    last = prev if prev is not None else (torch.zeros_like(x[0]) if state is None else state)
+    return out, last
+
+
+class LIFCarry(NamedTuple):
+    """State a layer carries from one chunk of a sequence to the next (no autograd): membrane
+    v and spikes z (B, n), and the delay line of its own spikes for recurrent synapses."""
+
+    v: torch.Tensor
+    z: torch.Tensor
+    line: DelayLine | None
+
+
+def integrate_tm(
+    layer: LIFLayer, current: torch.Tensor, carry: LIFCarry | None = None
+) -> tuple[torch.Tensor, torch.Tensor, LIFCarry]:
+    """LIF dynamics without autograd, time-major: feedforward current (T, B, n) ->
+    (v, z, carry) with v, z (T, B, n); ``carry`` continues a sequence (zeros if None).
+
+    The same arithmetic as :func:`delayprop.neurons.lif_step` (spikes are 0 or 1, so
+    theta * z is exact), with every step written into preallocated buffers.
+    """
+    T, B, n = current.shape
+    p = layer.lif
+    if carry is None:
+        v, z = current.new_zeros(B, n), current.new_zeros(B, n)
+        line = None
+        if layer.rec is not None:
+            line = DelayLine(B, n, layer.rec.window, current.dtype, current.device)
+    else:
+        v, z, line = carry
+    wk = layer.rec.weighted_kernel() if layer.rec is not None else None
+    vs = torch.empty_like(current)
+    zs = torch.empty_like(current)
+    for t in range(T):
+        i_t = current[t]
+        if line is not None:
+            line.push(z)  # the recurrent input at step t is z[t-1]
+            i_t = i_t + layer.rec.current_step(line.history(), wk)
+        v_t = vs[t]
+        torch.mul(v, p.alpha, out=v_t)
+        if p.reset == "subtract":
+            v_t.add_(i_t).sub_(z, alpha=p.theta)
+        else:
+            v_t.mul_(1.0 - z).add_(i_t)
+        torch.ge(v_t, p.theta, out=zs[t])
+        v, z = v_t, zs[t]
+    return vs, zs, LIFCarry(v, z, line)
 
 
 @dataclass
@@ -390,6 +463,9 @@ class DelayNet(nn.Module):
     @staticmethod
     def _integrate(layer: LIFLayer, current: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Run the LIF dynamics over time given the feedforward current (B, T, n)."""
+        if not torch.is_grad_enabled():
+            vs, zs, _ = integrate_tm(layer, current.transpose(0, 1))
+            return vs.transpose(0, 1), zs.transpose(0, 1)
         B, T, n = current.shape
         v = current.new_zeros(B, n)
         z = current.new_zeros(B, n)

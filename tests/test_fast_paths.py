@@ -1,0 +1,217 @@
+"""The fast paths against the plain references (float64): FFT delayed sums and lagged
+correlations, the no-autograd LIF loop and filters, and chunked (streaming) e-prop."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from delayprop.delays import (
+    fast_fft_size,
+    fft_block,
+    kernel_cost,
+    lagged_correlation_tm,
+    use_fft,
+)
+from delayprop.errors import ConfigError
+from delayprop.layers import DelayedSynapses, DelayNet, NetConfig, leaky_filter, leaky_filter_tm
+from delayprop.losses import predict
+from delayprop.rules.bptt import bptt_gradients
+from delayprop.rules.eprop import (
+    EpropConfig,
+    eprop_gradients,
+    lagged_correlation,
+    lagged_correlation_reference,
+)
+
+TOL = 1e-9
+
+
+def rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).abs().max() / b.abs().max().clamp_min(1e-300))
+
+
+def conv_reference(x: torch.Tensor, wk: torch.Tensor) -> torch.Tensor:
+    """I[b, t, j] = sum_{i, tau} wk[j, i, tau] x[b, t - tau, i], by explicit loops over lags."""
+    B, T, _ = x.shape
+    out = x.new_zeros(B, T, wk.shape[0])
+    for tau in range(min(wk.shape[-1], T)):
+        out[:, tau:] += x[:, : T - tau] @ wk[..., tau].t()
+    return out
+
+
+@pytest.mark.parametrize("mode", ["hard", "smooth"])
+@pytest.mark.parametrize("steps,max_delay", [(1, 6), (5, 25), (37, 25), (300, 25), (64, 3)])
+def test_delayed_sum_matches_reference(mode: str, steps: int, max_delay: int) -> None:
+    g = torch.Generator().manual_seed(steps)
+    syn = DelayedSynapses(11, 7, max_delay=max_delay, mode=mode, sigma=1.7, generator=g).double()
+    x = torch.rand(3, steps, 11, generator=g, dtype=torch.float64)
+    hist = torch.rand(3, syn.window - 1, 11, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        wk = syn.weighted_kernel()
+        ref = conv_reference(x, wk)
+        ref_h = conv_reference(torch.cat([hist, x], 1), wk)[:, syn.window - 1:]
+        for method in ("fft", "direct"):
+            assert rel(syn.current_sequence(x, wk, method=method), ref) < TOL
+            out_h = syn.current_sequence(x, wk, history=hist, method=method)
+            assert rel(out_h, ref_h) < TOL
+
+
+def test_fft_current_is_differentiable_like_the_direct_one() -> None:
+    g = torch.Generator().manual_seed(0)
+    syn = DelayedSynapses(9, 6, max_delay=12, axonal=True, generator=g).double()
+    x = torch.rand(2, 50, 9, generator=g, dtype=torch.float64, requires_grad=True)
+    w_out = torch.randn(2, 50, 6, generator=g, dtype=torch.float64)
+    grads = {}
+    for method in ("fft", "direct"):
+        params = [x, syn.weight, syn.syn_delay, syn.ax_delay]
+        value = (syn.current_sequence(x, method=method) * w_out).sum()
+        grads[method] = torch.autograd.grad(value, params)
+    for a, b in zip(grads["fft"], grads["direct"]):
+        assert rel(a, b) < TOL
+
+
+@pytest.mark.parametrize("steps,window", [(1, 26), (40, 26), (250, 26), (60, 1), (33, 51)])
+def test_lagged_correlation_matches_reference(steps: int, window: int) -> None:
+    g = torch.Generator().manual_seed(window + steps)
+    h = torch.randn(4, steps, 8, generator=g, dtype=torch.float64)
+    xbar = torch.rand(4, steps, 10, generator=g, dtype=torch.float64)
+    ref = lagged_correlation_reference(h, xbar, window)
+    for method in ("fft", "direct", "auto"):
+        assert rel(lagged_correlation(h, xbar, window, method=method), ref) < TOL
+    if window > 1:  # with history: the same as correlating the concatenated sequences
+        hist = torch.rand(4, window - 1, 10, generator=g, dtype=torch.float64)
+        h_full = torch.cat([h.new_zeros(4, window - 1, 8), h], 1)
+        ref_h = lagged_correlation_reference(h_full, torch.cat([hist, xbar], 1), window)
+        for method in ("fft", "direct"):
+            out = lagged_correlation(h, xbar, window, history=hist, method=method)
+            assert rel(out, ref_h) < TOL
+
+
+def test_fft_route_in_float32_is_close_to_float64_reference() -> None:
+    g = torch.Generator().manual_seed(3)
+    h = torch.randn(8, 120, 16, generator=g, dtype=torch.float64)
+    xbar = torch.rand(8, 120, 20, generator=g, dtype=torch.float64)
+    ref = lagged_correlation_reference(h, xbar, 26)
+    out = lagged_correlation_tm(h.float().transpose(0, 1), xbar.float().transpose(0, 1), 26)
+    assert use_fft("auto", torch.float32, 26)
+    assert rel(out.double(), ref) < 1e-5
+
+
+def test_leaky_filters_agree() -> None:
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(3, 30, 5, generator=g, dtype=torch.float64)
+    for reverse in (False, True):
+        ref = leaky_filter(x.clone().requires_grad_(True), 0.7, reverse=reverse).detach()
+        assert torch.equal(leaky_filter(x, 0.7, reverse=reverse), ref)
+        first, last = leaky_filter_tm(x[:, :12].transpose(0, 1), 0.7)
+        second, _ = leaky_filter_tm(x[:, 12:].transpose(0, 1), 0.7, state=last)
+        if not reverse:
+            chunked = torch.cat([first, second], 0).transpose(0, 1)
+            assert torch.equal(chunked, ref)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(),
+    dict(reset="zero", theta=0.7),
+    dict(recurrent=True, recurrent_delays=True, axonal_delays=True),
+    dict(n_hidden=(10, 8), delay_mode="smooth", sigma=1.5),
+])
+def test_no_grad_forward_is_bitwise_the_autograd_forward(kw: dict) -> None:
+    kw = dict(kw)
+    net = DelayNet(NetConfig(n_in=12, n_hidden=kw.pop("n_hidden", (15,)), n_out=4, max_delay=6,
+                             seed=2, **kw)).double()
+    x = (torch.rand(3, 40, 12, generator=torch.Generator().manual_seed(5)) < 0.3).double() * 2
+    with torch.no_grad():
+        y0, r0 = net(x, record=True)
+    y1, r1 = net(x, record=True)
+    assert torch.equal(y0, y1.detach())
+    for a, b in zip(r0, r1):
+        assert torch.equal(a.v, b.v.detach()) and torch.equal(a.z, b.z.detach())
+    assert sum(float(r.z.sum()) for r in r0) > 0  # the comparison saw spikes
+
+
+CASES = [
+    (dict(), EpropConfig()),
+    (dict(kappa=0.8), EpropConfig()),
+    (dict(), EpropConfig(loss="mean")),
+    (dict(kappa=0.5), EpropConfig(loss="mean", reg_rate=0.3)),
+    (dict(recurrent=True, recurrent_delays=True, axonal_delays=True), EpropConfig(reg_rate=0.5)),
+    (dict(n_hidden=(14, 9), delay_mode="smooth", sigma=1.5, axonal_delays=True),
+     EpropConfig(feedback="random")),
+    (dict(max_delay=0), EpropConfig()),
+]
+
+
+@pytest.mark.parametrize("kw,cfg", CASES)
+def test_streaming_eprop_matches_whole_sequence(kw: dict, cfg: EpropConfig) -> None:
+    kw = dict(kw)
+    net = DelayNet(NetConfig(n_in=12, n_hidden=kw.pop("n_hidden", (17,)), n_out=5,
+                             max_delay=kw.pop("max_delay", 6), theta=0.5, seed=1, **kw)).double()
+    g = torch.Generator().manual_seed(6)
+    x = (torch.rand(3, 41, 12, generator=g) < 0.3).double() * 2
+    target = torch.randint(0, 5, (3,), generator=g)
+    ref = eprop_gradients(net, x, target, cfg, set_grad=False, streaming=False, method="direct")
+    assert sum(float(r.z.sum()) for r in ref.records) > 0
+    for method in ("direct", "fft"):
+        for chunk in (None, 1, 7, 41, 100):
+            res = eprop_gradients(net, x, target, cfg, set_grad=False, chunk=chunk,
+                                  method=method, record=True)
+            assert set(res.grads) == set(ref.grads)
+            for k in ref.grads:
+                assert rel(res.grads[k], ref.grads[k]) < TOL, (method, chunk, k)
+            assert rel(res.y, ref.y) < TOL
+            assert abs(res.loss - ref.loss) < TOL * abs(ref.loss)
+            for ra, rb in zip(res.records, ref.records):
+                for a, b in zip(ra, rb):
+                    assert torch.allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_streaming_eprop_equals_bptt_in_the_exact_case() -> None:
+    net = DelayNet(NetConfig(n_in=12, n_hidden=(17,), n_out=5, max_delay=6, theta=0.5,
+                             seed=3)).double()
+    g = torch.Generator().manual_seed(7)
+    x = (torch.rand(3, 41, 12, generator=g) < 0.3).double() * 2
+    target = torch.randint(0, 5, (3,), generator=g)
+    ref = bptt_gradients(net, x, target, set_grad=False)
+    for method in ("direct", "fft"):
+        res = eprop_gradients(net, x, target, set_grad=False, chunk=9, method=method)
+        for k in ref.grads:
+            assert rel(res.grads[k], ref.grads[k]) < TOL
+
+
+def test_streaming_outputs_options_and_scores() -> None:
+    net = DelayNet(NetConfig(n_in=6, n_hidden=(9,), n_out=4, max_delay=3, theta=0.5, seed=4))
+    g = torch.Generator().manual_seed(8)
+    x = (torch.rand(5, 30, 6, generator=g) < 0.4).float() * 2
+    target = torch.randint(0, 4, (5,), generator=g)
+    for loss in ("sum", "mean"):
+        cfg = EpropConfig(loss=loss)
+        full = eprop_gradients(net, x, target, cfg, set_grad=False)
+        lean = eprop_gradients(net, x, target, cfg, set_grad=False, keep_output=False)
+        assert lean.y is None and lean.records == [] and full.records == []
+        assert torch.equal(full.scores.argmax(-1), predict(full.y, loss))
+        assert torch.allclose(lean.scores, full.scores)
+        for k in full.grads:
+            assert torch.equal(lean.grads[k], full.grads[k])
+    with pytest.raises(ConfigError):
+        eprop_gradients(net, x, target, chunk=0)
+    with pytest.raises(ConfigError):
+        eprop_gradients(net, x[..., :5], target)
+    bad = x.clone()
+    bad[0, 29, 0] = float("nan")
+    with pytest.raises(ConfigError):
+        eprop_gradients(net, bad, target)
+
+
+def test_fft_sizes_and_cost_model() -> None:
+    assert [fast_fft_size(n) for n in (1, 7, 11, 125, 126, 257)] == [1, 8, 12, 125, 128, 270]
+    c, n = fft_block(1000, 26)
+    assert n == c + 25 and fast_fft_size(n) == n and c >= 4 * 26 - 25
+    assert fft_block(10, 26)[0] >= 10
+    with pytest.raises(ConfigError):
+        use_fft("sparse", torch.float32, 26)
+    fft = kernel_cost(100, 140, 107, 26, torch.float32)
+    direct = kernel_cost(100, 140, 107, 26, torch.float64)
+    assert direct["current"] == 100 * 140 * 107 * 26
+    assert fft["current"] < direct["current"] / 5
