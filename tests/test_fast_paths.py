@@ -1,4 +1,4 @@
-"""The fast paths against the plain references (float64): FFT delayed sums and lagged
+"""The fast paths against the plain references (float64): spectral delayed sums and lagged
 correlations, the no-autograd LIF loop and filters, and chunked (streaming) e-prop."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from delayprop.delays import (
-    fast_fft_size,
-    fft_block,
+    block_size,
+    dft_matrices,
     kernel_cost,
     lagged_correlation_tm,
-    use_fft,
+    use_spectral,
 )
 from delayprop.errors import ConfigError
 from delayprop.layers import DelayedSynapses, DelayNet, NetConfig, leaky_filter, leaky_filter_tm
@@ -51,23 +51,23 @@ def test_delayed_sum_matches_reference(mode: str, steps: int, max_delay: int) ->
         wk = syn.weighted_kernel()
         ref = conv_reference(x, wk)
         ref_h = conv_reference(torch.cat([hist, x], 1), wk)[:, syn.window - 1:]
-        for method in ("fft", "direct"):
+        for method in ("spectral", "direct"):
             assert rel(syn.current_sequence(x, wk, method=method), ref) < TOL
             out_h = syn.current_sequence(x, wk, history=hist, method=method)
             assert rel(out_h, ref_h) < TOL
 
 
-def test_fft_current_is_differentiable_like_the_direct_one() -> None:
+def test_spectral_current_is_differentiable_like_the_direct_one() -> None:
     g = torch.Generator().manual_seed(0)
     syn = DelayedSynapses(9, 6, max_delay=12, axonal=True, generator=g).double()
     x = torch.rand(2, 50, 9, generator=g, dtype=torch.float64, requires_grad=True)
     w_out = torch.randn(2, 50, 6, generator=g, dtype=torch.float64)
     grads = {}
-    for method in ("fft", "direct"):
+    for method in ("spectral", "direct"):
         params = [x, syn.weight, syn.syn_delay, syn.ax_delay]
         value = (syn.current_sequence(x, method=method) * w_out).sum()
         grads[method] = torch.autograd.grad(value, params)
-    for a, b in zip(grads["fft"], grads["direct"]):
+    for a, b in zip(grads["spectral"], grads["direct"]):
         assert rel(a, b) < TOL
 
 
@@ -77,24 +77,24 @@ def test_lagged_correlation_matches_reference(steps: int, window: int) -> None:
     h = torch.randn(4, steps, 8, generator=g, dtype=torch.float64)
     xbar = torch.rand(4, steps, 10, generator=g, dtype=torch.float64)
     ref = lagged_correlation_reference(h, xbar, window)
-    for method in ("fft", "direct", "auto"):
+    for method in ("spectral", "direct", "auto"):
         assert rel(lagged_correlation(h, xbar, window, method=method), ref) < TOL
     if window > 1:  # with history: the same as correlating the concatenated sequences
         hist = torch.rand(4, window - 1, 10, generator=g, dtype=torch.float64)
         h_full = torch.cat([h.new_zeros(4, window - 1, 8), h], 1)
         ref_h = lagged_correlation_reference(h_full, torch.cat([hist, xbar], 1), window)
-        for method in ("fft", "direct"):
+        for method in ("spectral", "direct"):
             out = lagged_correlation(h, xbar, window, history=hist, method=method)
             assert rel(out, ref_h) < TOL
 
 
-def test_fft_route_in_float32_is_close_to_float64_reference() -> None:
+def test_spectral_route_in_float32_is_close_to_float64_reference() -> None:
     g = torch.Generator().manual_seed(3)
     h = torch.randn(8, 120, 16, generator=g, dtype=torch.float64)
     xbar = torch.rand(8, 120, 20, generator=g, dtype=torch.float64)
     ref = lagged_correlation_reference(h, xbar, 26)
     out = lagged_correlation_tm(h.float().transpose(0, 1), xbar.float().transpose(0, 1), 26)
-    assert use_fft("auto", torch.float32, 26)
+    assert use_spectral("auto", torch.float32, 26)
     assert rel(out.double(), ref) < 1e-5
 
 
@@ -153,18 +153,18 @@ def test_streaming_eprop_matches_whole_sequence(kw: dict, cfg: EpropConfig) -> N
     target = torch.randint(0, 5, (3,), generator=g)
     ref = eprop_gradients(net, x, target, cfg, set_grad=False, streaming=False, method="direct")
     assert sum(float(r.z.sum()) for r in ref.records) > 0
-    for method in ("direct", "fft"):
-        for chunk in (None, 1, 7, 41, 100):
-            res = eprop_gradients(net, x, target, cfg, set_grad=False, chunk=chunk,
-                                  method=method, record=True)
-            assert set(res.grads) == set(ref.grads)
-            for k in ref.grads:
-                assert rel(res.grads[k], ref.grads[k]) < TOL, (method, chunk, k)
-            assert rel(res.y, ref.y) < TOL
-            assert abs(res.loss - ref.loss) < TOL * abs(ref.loss)
-            for ra, rb in zip(res.records, ref.records):
-                for a, b in zip(ra, rb):
-                    assert torch.allclose(a, b, rtol=0, atol=1e-12)
+    for method, chunk in [("direct", None), ("direct", 1), ("direct", 41), ("direct", 100),
+                          ("spectral", None), ("spectral", 7)]:
+        res = eprop_gradients(net, x, target, cfg, set_grad=False, chunk=chunk, method=method,
+                              record=True)
+        assert set(res.grads) == set(ref.grads)
+        for k in ref.grads:
+            assert rel(res.grads[k], ref.grads[k]) < TOL, (method, chunk, k)
+        assert rel(res.y, ref.y) < TOL
+        assert abs(res.loss - ref.loss) < TOL * abs(ref.loss)
+        for ra, rb in zip(res.records, ref.records):
+            for a, b in zip(ra, rb):
+                assert torch.allclose(a, b, rtol=0, atol=1e-12)
 
 
 def test_streaming_eprop_equals_bptt_in_the_exact_case() -> None:
@@ -174,7 +174,7 @@ def test_streaming_eprop_equals_bptt_in_the_exact_case() -> None:
     x = (torch.rand(3, 41, 12, generator=g) < 0.3).double() * 2
     target = torch.randint(0, 5, (3,), generator=g)
     ref = bptt_gradients(net, x, target, set_grad=False)
-    for method in ("direct", "fft"):
+    for method in ("direct", "spectral"):
         res = eprop_gradients(net, x, target, set_grad=False, chunk=9, method=method)
         for k in ref.grads:
             assert rel(res.grads[k], ref.grads[k]) < TOL
@@ -204,14 +204,20 @@ def test_streaming_outputs_options_and_scores() -> None:
         eprop_gradients(net, bad, target)
 
 
-def test_fft_sizes_and_cost_model() -> None:
-    assert [fast_fft_size(n) for n in (1, 7, 11, 125, 126, 257)] == [1, 8, 12, 125, 128, 270]
-    c, n = fft_block(1000, 26)
-    assert n == c + 25 and fast_fft_size(n) == n and c >= 4 * 26 - 25
-    assert fft_block(10, 26)[0] >= 10
+def test_dft_matrices_and_cost_model() -> None:
+    for n in (7, 8, 77):
+        fr, fi, ir, ii = dft_matrices(n, torch.float64, "cpu")
+        x = torch.randn(n, 3, dtype=torch.float64)
+        spec = torch.fft.rfft(x, dim=0)
+        assert torch.allclose(fr @ x, spec.real, atol=1e-12)
+        assert torch.allclose(fi @ x, spec.imag, atol=1e-12)
+        assert torch.allclose(ir @ (fr @ x) + ii @ (fi @ x), x, atol=1e-12)
+    c, n = block_size(1000, 26)
+    assert n == c + 25 and c == 52
+    assert block_size(10, 26) == (10, 35)
     with pytest.raises(ConfigError):
-        use_fft("sparse", torch.float32, 26)
-    fft = kernel_cost(100, 140, 107, 26, torch.float32)
+        use_spectral("sparse", torch.float32, 26)
+    fast = kernel_cost(100, 140, 107, 26, torch.float32)
     direct = kernel_cost(100, 140, 107, 26, torch.float64)
     assert direct["current"] == 100 * 140 * 107 * 26
-    assert fft["current"] < direct["current"] / 5
+    assert fast["current"] < direct["current"] / 4

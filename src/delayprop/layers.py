@@ -143,7 +143,7 @@ class DelayedSynapses(nn.Module):
 
         ``history`` (B, window - 1, pre) is x before t = 0 (zeros if None), for running a long
         sequence in chunks; ``method`` 'direct', 'fft' or 'auto' (FFT for float32, see
-        :func:`delayprop.delays.use_fft`). Differentiable in x, the weights and the delays.
+        :func:`delayprop.delays.use_spectral`). Differentiable in x, the weights and the delays.
         """
         wk = self.weighted_kernel() if wk is None else wk
         hist = None if history is None else history.transpose(0, 1)

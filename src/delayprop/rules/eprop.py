@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from delayprop.delays import delayed_sum, fft_block, lagged_correlation_tm
+from delayprop.delays import block_size, delayed_sum, lagged_correlation_tm
 from delayprop.errors import ConfigError
 from delayprop.layers import (
     DelayedSynapses,
@@ -109,7 +109,8 @@ def lagged_correlation(h: torch.Tensor, xbar: torch.Tensor, window: int, *,
     """C[j, i, tau] = sum_{b,t} h[b,t,j] xbar[b,t-tau,i]; h (B,T,post), xbar (B,T,pre).
 
     ``history`` (B, window - 1, pre) is xbar before t = 0 (zeros if None); ``method``
-    'direct', 'fft' or 'auto' (:func:`delayprop.delays.use_fft`). Returns (post, pre, window).
+    'direct', 'spectral' or 'auto' (:func:`delayprop.delays.use_spectral`). Returns
+    (post, pre, window).
     """
     hist = None if history is None else history.transpose(0, 1)
     return lagged_correlation_tm(h.transpose(0, 1), xbar.transpose(0, 1), window, hist, method)
@@ -180,7 +181,7 @@ def eprop_gradients(
     Returns the accumulated updates (same sign and scale as a loss gradient) by parameter name;
     with ``set_grad`` they are also written into ``.grad``.
 
-    ``streaming`` (default) runs the sequence in chunks of ``chunk`` steps (default: the FFT
+    ``streaming`` (default) runs the sequence in chunks of ``chunk`` steps (default: the spectral
     block length, about 4 x the lag window), carrying the neuron state, the filtered inputs
     and the last window - 1 steps of each presynaptic signal; the lagged correlations
     accumulate chunk by chunk, so the working memory does not grow with T. When the learning
@@ -189,7 +190,7 @@ def eprop_gradients(
     kappa > 0 and 'sum'; B x C for 'mean'). What grows with T is only what is asked for:
     ``keep_output`` (y, B x T x C) and ``record`` (x, v, z per layer). ``streaming=False`` is
     the whole-sequence path, which always records. ``method`` picks the kernels
-    (:func:`delayprop.delays.use_fft`).
+    (:func:`delayprop.delays.use_spectral`).
     """
     cfg = config or EpropConfig()
     if streaming:
@@ -292,7 +293,9 @@ def _forward_chunk(net: DelayNet, x_c: torch.Tensor, st: _StreamState, wks: list
 
 
 def _check_chunk(x_c: torch.Tensor) -> None:
-    if not torch.isfinite(x_c).all():
+    # a sum is one cheap pass; only when it is not finite is the element-wise test needed
+    # (a finite input can overflow the sum)
+    if not torch.isfinite(x_c.sum()) and not torch.isfinite(x_c).all():
         raise ConfigError("input contains NaN or infinite values")
 
 
@@ -310,7 +313,7 @@ def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: 
     target = check_target(w.new_zeros(1, 1, 1).expand(B, T, C), target, cfg.loss)
     kappa = net.readout.kappa
     if chunk is None:
-        chunk = fft_block(T, max(s.window for _, s in net.synapses()))[0]
+        chunk = block_size(T, max(s.window for _, s in net.synapses()))[0]
     if chunk < 1:
         raise ConfigError(f"chunk must be a positive number of steps, got {chunk}")
     spans = [(t0, min(t0 + chunk, T)) for t0 in range(0, T, chunk)]
