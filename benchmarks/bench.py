@@ -239,6 +239,8 @@ def bench_config(net_name: str, steps: int, batch: int, device: str, reps: int, 
             times[k].append(timed(fn, device))
         loads.append(load())
     med = {k: statistics.median(v) for k, v in times.items()}
+    dense = dense_macs_per_sample(nets["eprop"], steps)
+    kern = kernel_macs_per_sample(nets["eprop"], steps)
     out = {
         "net": net_name, "T": steps, "batch": batch, "device": device,
         "params": nets["eprop"].count_parameters(),
@@ -247,8 +249,13 @@ def bench_config(net_name: str, steps: int, batch: int, device: str, reps: int, 
         "bptt_train_samples_per_s": batch / med["bptt"],
         "infer_samples_per_s": batch / med["infer"],
         "speedup_eprop_over_bptt": med["bptt"] / med["eprop"],
-        "dense_macs_per_sample": dense_macs_per_sample(nets["eprop"], steps),
-        "kernel_macs_per_sample": kernel_macs_per_sample(nets["eprop"], steps),
+        "dense_macs_per_sample": dense,
+        "kernel_macs_per_sample": kern,
+        # FLOP rates of the e-prop step (2 FLOP per multiply-add): the delay kernels it runs,
+        # and what a delay-free dense layer would need (forward + weight-gradient product)
+        "eprop_kernel_gflops": 2 * (kern["current"] + kern["correlation"]) * batch
+        / med["eprop"] / 1e9,
+        "eprop_dense_equivalent_gflops": 2 * 2 * dense * batch / med["eprop"] / 1e9,
     }
     if memory:
         for rule in ("eprop", "bptt"):
@@ -317,6 +324,30 @@ def markdown(report: dict) -> str:
             f"{r['speedup_eprop_over_bptt']:.2f}x | {r['infer_samples_per_s']:.0f} | "
             f"{e_mem} | {b_mem} | {min(ld):.1f}-{max(ld):.1f} |"
         )
+    gf = report["matmul_gflops"], report.get("matmul_gflops_after", report["matmul_gflops"])
+    lines += [
+        "",
+        f"float32 matmul (2048^3), measured in this run: {gf[0]:.0f} GFLOP/s before, "
+        f"{gf[1]:.0f} after the configurations.",
+        "",
+        "| net | T | dense MACs/sample (no delays) | kernel MACs/sample (current + "
+        "correlation) | ratio | e-prop kernel GFLOP/s | fraction of matmul |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    peak = max(gf)
+    for r in report["configs"]:
+        k = r["kernel_macs_per_sample"]
+        total = k["current"] + k["correlation"]
+        rate = 2 * total * r["batch"] / statistics.median(r["seconds"]["eprop"]) / 1e9
+        lines.append(
+            f"| {r['net']} | {r['T']} | {2 * r['dense_macs_per_sample']:,} | {total:,} | "
+            f"{total / (2 * r['dense_macs_per_sample']):.1f}x | {rate:.1f} | {rate / peak:.0%} |"
+        )
+    if "shd_epoch" in report:
+        e = report["shd_epoch"]
+        lines += ["", f"One SHD-repro epoch, paper-size e-prop net ({e['samples']} samples, "
+                  f"T = {e['T']}, batch {e['batch']}): {e['seconds']:.1f} s "
+                  f"(load {e['load_1min_before']:.1f} before, {e['load_1min_after']:.1f} after)."]
     return "\n".join(lines) + "\n"
 
 
@@ -350,10 +381,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--md", default="results/bench_table.md",
                     help="where to write the markdown table ('' to skip)")
     ap.add_argument("--label", default="", help="stored in the JSON (e.g. 'before')")
+    ap.add_argument("--table-from", default="", help="print the tables of a saved JSON report")
     ap.add_argument("--_memory-child", dest="memory_child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.table_from:
+        with open(args.table_from) as f:
+            report = json.load(f)
+        print(f"Command: `{report['command']}`\n\n" + markdown(report))
+        return
     if args.memory_child is not None:
         rule, net_name, steps, batch, device, bounded = json.loads(args.memory_child)
         print(json.dumps(memory_child(rule, net_name, steps, batch, device, bounded)))

@@ -175,14 +175,33 @@ def dft_matrices(n: int, dtype: torch.dtype, device: torch.device | str) -> tupl
     return _DFT_CACHE[key]
 
 
-def _padded(sig: torch.Tensor, history: torch.Tensor | None, lag: int, length: int
-            ) -> torch.Tensor:
-    """history (or zeros) ++ sig ++ zeros, time-major, ``lag + length`` steps."""
+def _block_spectrum(fr: torch.Tensor, fi: torch.Tensor, sig: torch.Tensor,
+                    history: torch.Tensor | None, start: int, n: int
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Re and Im of the DFT of the window [start, start + n) of the time-major signal
+    history ++ sig (history: the ``lag`` steps before t = 0, zeros if None; zeros after the
+    end), as products with the matching columns of the DFT matrices (no concatenation).
+    Returns two (nf, B * N) matrices."""
     T = sig.shape[0]
-    parts = [sig.new_zeros(lag, *sig.shape[1:]) if history is None else history, sig]
-    if length > T:
-        parts.append(sig.new_zeros(length - T, *sig.shape[1:]))
-    return torch.cat(parts, 0)
+    lag = 0 if history is None else history.shape[0]
+    parts = []
+    if history is not None and start < 0:
+        a, b = start + lag, min(lag, start + lag + n)
+        parts.append((a - start - lag, history[a:b]))
+    lo, hi = max(start, 0), min(start + n, T)
+    if hi > lo:
+        parts.append((lo - start, sig[lo:hi]))
+    width = sig.shape[1] * sig.shape[2]
+    re = im = None
+    for col, piece in parts:
+        m = piece.reshape(piece.shape[0], width)
+        cols = slice(col, col + piece.shape[0])
+        re = fr[:, cols] @ m if re is None else re.addmm_(fr[:, cols], m)
+        im = fi[:, cols] @ m if im is None else im.addmm_(fi[:, cols], m)
+    if re is None:
+        re = sig.new_zeros(fr.shape[0], width)
+        im = sig.new_zeros(fr.shape[0], width)
+    return re, im
 
 
 def delayed_sum_spectral(x: torch.Tensor, wk: torch.Tensor,
@@ -204,17 +223,18 @@ def delayed_sum_spectral(x: torch.Tensor, wk: torch.Tensor,
     wk_t = wk.permute(2, 1, 0).reshape(window, pre * post)
     kr = (fr[:, :window] @ wk_t).view(nf, pre, post)
     ki = (fi[:, :window] @ wk_t).view(nf, pre, post)
-    xp = _padded(x, history, lag, nblk * c)
+    k_dif, k_sum = ki - kr, kr + ki
     outs = []
     for k in range(nblk):
-        seg = xp[k * c : k * c + n].reshape(n, B * pre)
-        xr = (fr @ seg).view(nf, B, pre)
-        xi = (fi @ seg).view(nf, B, pre)
-        yr = torch.baddbmm(torch.bmm(xr, kr), xi, ki, alpha=-1.0)  # Re(X K)
-        yi = torch.baddbmm(torch.bmm(xr, ki), xi, kr)  # Im(X K)
+        xr, xi = _block_spectrum(fr, fi, x, history, k * c - lag, n)
+        xr, xi = xr.view(nf, B, pre), xi.view(nf, B, pre)
+        # X K with three real products (Gauss): k1 = (Xr + Xi) Kr, Re = k1 - Xi (Kr + Ki),
+        # Im = k1 + Xr (Ki - Kr)
+        k1 = torch.bmm(xr + xi, kr)
+        yr = torch.baddbmm(k1, xi, k_sum, alpha=-1.0).view(nf, B * post)
+        yi = k1.baddbmm_(xr, k_dif).view(nf, B * post)
         # only the last c samples of the circular convolution are free of wrap-around
-        out = torch.addmm(ir[lag:] @ yr.view(nf, B * post), ii[lag:], yi.view(nf, B * post))
-        outs.append(out.view(c, B, post))
+        outs.append(torch.mm(ir[lag:], yr).addmm_(ii[lag:], yi).view(c, B, post))
     out = outs[0] if nblk == 1 else torch.cat(outs, 0)
     return out[:T]
 
@@ -236,23 +256,23 @@ def lagged_correlation_spectral(h: torch.Tensor, xbar: torch.Tensor, window: int
     nblk = -(-T // c)
     fr, fi, ir, ii = dft_matrices(n, h.dtype, h.device)
     nf = fr.shape[0]
-    xp = _padded(xbar, history, lag, nblk * c)
-    hp = h if nblk * c == T else torch.cat([h, h.new_zeros(nblk * c - T, B, post)], 0)
     sr = h.new_zeros(nf, pre, post)
     si = h.new_zeros(nf, pre, post)
     for k in range(nblk):
-        seg = xp[k * c : k * c + n].reshape(n, B * pre)
-        xr = (fr @ seg).view(nf, B, pre).transpose(1, 2)
-        xi = (fi @ seg).view(nf, B, pre).transpose(1, 2)
+        xr, xi = _block_spectrum(fr, fi, xbar, history, k * c - lag, n)
+        xr = xr.view(nf, B, pre).transpose(1, 2)
+        xi = xi.view(nf, B, pre).transpose(1, 2)
         # h of block k sits at positions 0..c-1 of its window (lag steps before where it
         # belongs), so the circular correlation comes out shifted by -lag
-        hseg = hp[k * c : (k + 1) * c].reshape(c, B * post)
-        hr = (fr[:, :c] @ hseg).view(nf, B, post)
-        hi = (fi[:, :c] @ hseg).view(nf, B, post)
-        sr = sr.baddbmm(xr, hr).baddbmm(xi, hi)  # Re(conj(X) H), (nf, pre, post)
-        si = si.baddbmm(xr, hi).baddbmm(xi, hr, alpha=-1.0)  # Im(conj(X) H)
+        hr, hi = _block_spectrum(fr, fi, h, None, k * c, c)
+        hr, hi = hr.view(nf, B, post), hi.view(nf, B, post)
+        # conj(X) H with three real products (Gauss): k1 = (Xr - Xi)^T Hr,
+        # Re = k1 + Xi^T (Hr + Hi), Im = k1 + Xr^T (Hi - Hr); summed over batch and blocks
+        k1 = torch.bmm(xr - xi, hr)
+        sr.add_(k1).baddbmm_(xi, hr + hi)  # Re(conj(X) H), (nf, pre, post)
+        si.add_(k1).baddbmm_(xr, hi - hr)  # Im(conj(X) H)
     rows = torch.arange(-lag, 1, device=h.device) % n  # circular index of lags 0..lag
-    corr = ir[rows] @ sr.view(nf, pre * post) + ii[rows] @ si.view(nf, pre * post)
+    corr = torch.mm(ir[rows], sr.view(nf, pre * post)).addmm_(ii[rows], si.view(nf, pre * post))
     return corr.view(window, pre, post).permute(2, 1, 0).contiguous()
 
 
@@ -300,16 +320,16 @@ def kernel_cost(steps: int, n_pre: int, n_post: int, window: int,
     forward currents and the lagged correlation), with the route ``use_spectral`` picks.
 
     Spectral route, per block of c steps (n = c + L, nf = n//2 + 1): forward DFT of the input
-    2 nf n pre, the complex products 4 nf pre post, the inverse DFT 2 nf c post (currents);
-    the DFTs of xbar (2 nf n pre) and h (2 nf c post) and the cross-spectrum 4 nf pre post
-    (correlation). Direct route: pre * post * window per step, for each.
+    2 nf n pre, the complex products 3 nf pre post (Gauss), the inverse DFT 2 nf c post
+    (currents); the DFTs of xbar (2 nf n pre) and h (2 nf c post) and the cross-spectrum
+    3 nf pre post (correlation). Direct route: pre * post * window per step, for each.
     """
     if window > 1 and use_spectral(method, dtype, window):
         c, n = block_size(steps, window)
         nf, nblk = n // 2 + 1, -(-steps // c)
-        current = nblk * (2 * nf * n * n_pre + 4 * nf * n_pre * n_post + 2 * nf * c * n_post)
-        corr = nblk * (2 * nf * n * n_pre + 2 * nf * c * n_post + 4 * nf * n_pre * n_post)
-        model = "spectral: DFT products + 4 nf pre*post per block of c steps"
+        current = nblk * (2 * nf * n * n_pre + 3 * nf * n_pre * n_post + 2 * nf * c * n_post)
+        corr = nblk * (2 * nf * n * n_pre + 2 * nf * c * n_post + 3 * nf * n_pre * n_post)
+        model = "spectral: DFT products + 3 nf pre*post per block of c steps"
     else:
         current = corr = steps * n_pre * n_post * window
         model = "direct: pre*post*window per step"
