@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -97,6 +98,8 @@ def test_training_learns_and_writes_run_directory(tmp_path):
     assert rows[final["best_epoch"] - 1]["val_acc"] == final["val_acc"]
     # sigma schedule: 2 -> 1 over the first half, then constant
     assert [r["sigma"] for r in rows][:1] == [2.0] and rows[-1]["sigma"] == 1.0
+    tp = np.load(tmp_path / "test_predictions.npy")  # (2, N): targets, predictions
+    assert tp.shape == (2, 30) and (tp[0] == tp[1]).mean() == pytest.approx(final["test_acc"])
     for f in ("config.json", "train.log", "init.pt", "best.pt", "learning_curves.png",
               "delays.png", "raster.png", "confusion.png"):
         assert (tmp_path / f).exists(), f

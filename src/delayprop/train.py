@@ -715,6 +715,7 @@ def train(
         final["test_per_class"] = [None if math.isnan(a) else a
                                    for a in test.per_class(splits.num_classes)]
         np.save(run_dir / "test_confusion.npy", test.confusion(splits.num_classes))
+        np.save(run_dir / "test_predictions.npy", np.stack([test.targets, test.preds]))
         log.info("test (epoch %d): acc %.4f", best["best_epoch"], test.accuracy)
     if plots:
         from delayprop import plots as plotting
