@@ -1,3 +1,4 @@
+# ruff: noqa  (the throwaway probe script exactly as run; not part of the package)
 """Quick hyperparameter probes for run (a) (throwaway; the results are logged)."""
 import json, sys, time, torch
 torch.set_num_threads(1)
