@@ -147,3 +147,15 @@ def test_reproduce_writes_table_and_skips_finished_runs(tmp_path, data_dir, caps
     assert (out / "RESULTS.md").read_text().count("results-table: begin") == 1
     rc, _, err = run(capsys, "reproduce", "--configs", cdir, "--only", "nope", "--out", out)
     assert rc == 2 and "--only" in err
+
+
+def test_table_std_and_markdown():
+    from delayprop.experiments.table import _std, csv_text, markdown_table
+
+    assert np.isnan(_std([0.5]))
+    assert _std([0.5, 0.7]) == pytest.approx(0.1414214, rel=1e-6)
+    row = {"experiment": "x", "method": "eprop", "architecture": "ff 140-8-20", "delays": "syn",
+           "params": 10, "weights": 6, "delay_params": 4, "val_acc": 0.5, "test_acc": 0.25,
+           "test_std": float("nan"), "seeds": 1, "epochs": 2, "wall_s": 3.0, "best_epochs": [2]}
+    assert csv_text([row]).splitlines()[1] == "x,eprop,ff 140-8-20,syn,10,0.5000,0.2500,nan,1,2,3.0"
+    assert "| 25.00% | - | 1 |" in markdown_table([row])

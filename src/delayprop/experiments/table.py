@@ -1,7 +1,8 @@
 """The results table: one row per configuration, mean over its finished seeds.
 
 ``results.csv`` has exactly the columns :data:`CSV_COLUMNS` (accuracies as fractions, ``params``
-the total count, ``wall_s`` the mean training time of one run); ``RESULTS.md`` gets the same
+the total count, ``test_std`` the sample standard deviation over seeds, ``nan`` for one seed,
+``wall_s`` the mean training time of one run); ``RESULTS.md`` gets the same
 table (plus weights / delays counts) between two marker lines, so text written around it
 survives a re-run.
 """
@@ -45,8 +46,9 @@ def _mean(xs: list[float]) -> float:
 
 
 def _std(xs: list[float]) -> float:
+    """Sample standard deviation; NaN for fewer than two values (undefined)."""
     if len(xs) < 2:
-        return 0.0
+        return float("nan")
     mu = _mean(xs)
     return math.sqrt(sum((x - mu) ** 2 for x in xs) / (len(xs) - 1))
 
@@ -117,7 +119,8 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
             r["experiment"], r["method"], r["architecture"], r["delays"],
             f"{r['params']:,} ({r['weights']:,} + {r['delay_params']:,})",
             f"{100 * r['val_acc']:.2f}%", f"{100 * r['test_acc']:.2f}%",
-            f"{100 * r['test_std']:.2f}", str(r["seeds"]), str(r["epochs"]),
+            "-" if math.isnan(r["test_std"]) else f"{100 * r['test_std']:.2f}",
+            str(r["seeds"]), str(r["epochs"]),
             ", ".join(str(b) for b in r["best_epochs"]), f"{r['wall_s'] / 60:.1f}",
         ]) + " |")
     return "\n".join(lines)
