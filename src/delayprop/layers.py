@@ -498,9 +498,12 @@ class DelayNet(nn.Module):
             line = DelayLine(B, n, layer.rec.window, current.dtype, current.device)
             wk = layer.rec.weighted_kernel()
         vs, zs = [], []
+        # unbind, not current[:, t]: the backward of T selects would build T full-size
+        # (B, T, n) gradients (O(T^2)); unbind's backward stacks them once
+        steps = current.unbind(1)
         with one_thread():
             for t in range(T):
-                i_t = current[:, t]
+                i_t = steps[t]
                 if line is not None:
                     line.push(z)  # the recurrent input at step t is z[t-1]
                     i_t = i_t + layer.rec.current_step(line.history(), wk)
