@@ -5,6 +5,7 @@ Usage (from the repository root)::
 
     python benchmarks/bench.py                      # full suite -> results/bench.json, BENCH.md
     python benchmarks/bench.py --quick              # < 60 s on 2 cores; one JSON object on stdout
+                                                    # (paper net, T = 25/50/100, batch 64, 1 thread)
     python benchmarks/bench.py --shd-epoch          # also time one SHD-repro epoch (e-prop)
 
 Networks: ``paper`` (140 -> 107 hidden with synaptic delays, max_delay 25, 20 outputs: 32k
@@ -217,7 +218,7 @@ def kernel_macs_per_sample(net: DelayNet, steps: int) -> dict:
 
 
 def bench_config(net_name: str, steps: int, batch: int, device: str, reps: int, warmup: int,
-                 memory: bool, threads: int) -> dict:
+                 memory: bool, threads: int, bounded: bool = True) -> dict:
     torch.manual_seed(0)
     x, y = make_batch(batch, steps, NETS[net_name]["n_in"], device)
     nets = {rule: make_net(net_name, device) for rule in ("eprop", "bptt")}
@@ -262,7 +263,7 @@ def bench_config(net_name: str, steps: int, batch: int, device: str, reps: int, 
             m = measure_memory(rule, net_name, steps, batch, device, False, threads)
             out[f"{rule}_peak_mem_bytes"] = m["peak_bytes"]
             out[f"{rule}_mem_detail"] = m
-        if eprop_kwargs(True):
+        if bounded and eprop_kwargs(True):
             m = measure_memory("eprop", net_name, steps, batch, device, True, threads)
             out["eprop_bounded_peak_mem_bytes"] = m["peak_bytes"]
             out["eprop_bounded_mem_detail"] = m
@@ -384,6 +385,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--table-from", default="", help="print the tables of a saved JSON report")
     ap.add_argument("--_memory-child", dest="memory_child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.quick and not args.threads:
+        # one thread: on shared cores, 2-thread parallel regions can stall for a whole
+        # scheduler slice each (see results/BENCH.md)
+        args.threads = 1
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.table_from:
@@ -396,7 +401,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(memory_child(rule, net_name, steps, batch, device, bounded)))
         return
     if args.quick:
-        args.nets, args.T, args.batch, args.reps, args.warmup = "paper", [50, 100, 200], 64, 2, 1
+        args.nets, args.T, args.batch, args.reps, args.warmup = "paper", [25, 50, 100], 64, 2, 1
     t_start = time.perf_counter()
     report: dict = {
         "command": "python " + " ".join([os.path.relpath(__file__)] + sys.argv[1:]),
@@ -409,7 +414,7 @@ def main(argv: list[str] | None = None) -> None:
     for net_name in args.nets.split(","):
         for steps in args.T:
             r = bench_config(net_name, steps, args.batch, args.device, args.reps, args.warmup,
-                             not args.no_memory, torch.get_num_threads())
+                             not args.no_memory, torch.get_num_threads(), not args.quick)
             report["configs"].append(r)
             if not args.quick:
                 print(json.dumps({k: r[k] for k in ("net", "T", "eprop_train_samples_per_s",
