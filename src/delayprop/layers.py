@@ -211,8 +211,8 @@ def one_thread() -> Iterator[None]:
 
     For the time loops: their per-step operations ((B, n) tensors) gain nothing from a
     second thread, and on a loaded machine every parallel region can wait a whole scheduler
-    slice for a descheduled worker (measured on 2 shared cores at load ~5: 12 ms per
-    element-wise step with 2 threads, 0.1 ms with 1).
+    slice for a descheduled worker (benchmarks/thread_stall.py on 2 shared cores at load ~4:
+    about 18 ms per element-wise operation with 2 threads, under 0.1 ms with 1).
     """
     n = torch.get_num_threads()
     if n == 1:
