@@ -143,8 +143,8 @@ class DelayedSynapses(nn.Module):
         """Whole sequence: x (B, T, pre) -> I (B, T, post), a causal convolution over lags.
 
         ``history`` (B, window - 1, pre) is x before t = 0 (zeros if None), for running a long
-        sequence in chunks; ``method`` 'direct', 'fft' or 'auto' (FFT for float32, see
-        :func:`delayprop.delays.use_spectral`). Differentiable in x, the weights and the delays.
+        sequence in chunks; ``method`` 'direct', 'spectral' or 'auto' (spectral for float32,
+        see :func:`delayprop.delays.use_spectral`). Differentiable in x, the weights and the delays.
         """
         wk = self.weighted_kernel() if wk is None else wk
         hist = None if history is None else history.transpose(0, 1)
