@@ -28,8 +28,10 @@ def main() -> None:
     ap.add_argument("--out", default="results/delays_matter")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: the matrices are small)")
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
 
     offsets = (-6, -3, 3, 6)
     data = [timing_task(n, offsets=offsets, seed=args.seed + k)
