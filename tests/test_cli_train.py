@@ -159,3 +159,22 @@ def test_table_std_and_markdown():
            "test_std": float("nan"), "seeds": 1, "epochs": 2, "wall_s": 3.0, "best_epochs": [2]}
     assert csv_text([row]).splitlines()[1] == "x,eprop,ff 140-8-20,syn,10,0.5000,0.2500,nan,1,2,3.0"
     assert "| 25.00% | - | 1 |" in markdown_table([row])
+
+
+def test_results_table_keeps_rows_of_other_experiments(tmp_path):
+    from delayprop.experiments.table import CSV_COLUMNS, write_results
+
+    (tmp_path / "results.csv").write_text(
+        ",".join(CSV_COLUMNS) + "\n"
+        "old_run,eprop,ff,syn,10,0.5,0.4,nan,1,1,1.0\n"
+        "dcls_shd,dcls,ff 140-256-256-20,syn,214016,0.8687,0.7687,nan,1,8,7376.7\n"
+    )
+    row = dict(experiment="old_run", method="eprop", architecture="ff", delays="syn",
+               params=12, weights=6, delay_params=6, val_acc=0.6, test_acc=0.55,
+               test_std=float("nan"), seeds=1, epochs=2, best_epochs=[2], wall_s=3.0)
+    write_results([row], tmp_path)
+    lines = (tmp_path / "results.csv").read_text().splitlines()
+    assert lines[0] == ",".join(CSV_COLUMNS)
+    assert lines[1].startswith("old_run,eprop,ff,syn,12,0.6000,0.5500")  # replaced
+    assert lines[2].startswith("dcls_shd,dcls,")  # kept
+    assert len(lines) == 3

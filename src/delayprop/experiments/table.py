@@ -132,7 +132,20 @@ def write_results(rows: list[dict[str, Any]], out: str | Path, command: str = ""
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "results.csv", csv_text(rows))
+    text_csv = csv_text(rows)
+    # rows of other experiments already in the file (e.g. the DCLS runner's) are kept
+    old_csv = out / "results.csv"
+    if old_csv.exists():
+        names = {r["experiment"] for r in rows}
+        with open(old_csv, newline="") as f:
+            kept = [r for r in csv.DictReader(f) if r.get("experiment") not in names]
+        if kept:
+            buf = io.StringIO()
+            w = csv.writer(buf, lineterminator="\n")
+            for r in kept:
+                w.writerow([r.get(c, "") for c in CSV_COLUMNS])
+            text_csv += buf.getvalue()
+    atomic_write_text(old_csv, text_csv)
     block = [BEGIN, ""]
     if command:
         block += [f"Written by `{command}`.", ""]
