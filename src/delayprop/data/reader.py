@@ -38,8 +38,6 @@ def one_line(exc: BaseException) -> str:
 
 
 def _decompress_gz(path: Path, out, progress: bool) -> None:
-    from tqdm.auto import tqdm
-
     total = None
     try:  # the gzip trailer holds the uncompressed size mod 2**32: good enough for a progress bar
         with open(path, "rb") as raw:
@@ -47,10 +45,16 @@ def _decompress_gz(path: Path, out, progress: bool) -> None:
             total = int.from_bytes(raw.read(4), "little") or None
     except OSError:
         total = None
-    with gzip.open(path, "rb") as src, tqdm(
-        total=total, unit="B", unit_scale=True, desc=f"gunzip {path.name}",
-        disable=not progress, leave=False,
-    ) as bar:
+    with gzip.open(path, "rb") as src:
+        _copy(src, out, total, f"gunzip {path.name}", progress)
+
+
+def _copy(src, out, total: int | None, desc: str, progress: bool) -> None:
+    """Copy a binary stream in chunks, with a byte progress bar."""
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, unit="B", unit_scale=True, desc=desc, disable=not progress,
+              leave=False) as bar:
         while True:
             buf = src.read(_COPY_CHUNK)
             if not buf:
@@ -60,8 +64,6 @@ def _decompress_gz(path: Path, out, progress: bool) -> None:
 
 
 def _extract_zip(path: Path, out, progress: bool) -> None:
-    from tqdm.auto import tqdm
-
     with zipfile.ZipFile(path) as zf:
         members = [m for m in zf.infolist() if m.filename.endswith(".h5") and not m.is_dir()]
         members = [m for m in members if not Path(m.filename).name.startswith("._")]  # macOS junk
@@ -71,16 +73,8 @@ def _extract_zip(path: Path, out, progress: bool) -> None:
                 f"{path}: expected exactly one .h5 file in the zip archive, found {found}"
             )
         info = members[0]
-        with zf.open(info) as src, tqdm(
-            total=info.file_size, unit="B", unit_scale=True, desc=f"unzip {path.name}",
-            disable=not progress, leave=False,
-        ) as bar:
-            while True:
-                buf = src.read(_COPY_CHUNK)
-                if not buf:
-                    break
-                out.write(buf)
-                bar.update(len(buf))
+        with zf.open(info) as src:
+            _copy(src, out, info.file_size, f"unzip {path.name}", progress)
 
 
 @contextlib.contextmanager
