@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from delayprop.fileio import atomic_open
 
 
 def _plt():
@@ -32,16 +33,11 @@ def _plt():
 
 def _save(fig, path: Path) -> None:
     """Save atomically (temporary name in the same folder, then os.replace)."""
-    plt = _plt()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        with atomic_open(path, suffix=".png") as f:
+            fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
     finally:
-        plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _plt().close(fig)
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict]:

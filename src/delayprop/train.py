@@ -38,7 +38,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -48,6 +47,7 @@ import numpy as np
 import torch
 
 from delayprop.errors import ConfigError, DataError
+from delayprop.fileio import atomic_torch_save, atomic_write_text
 from delayprop.layers import DelayNet, NetConfig
 from delayprop.losses import LOSSES, loss_value, predict
 
@@ -210,35 +210,6 @@ def sigma_at(epoch: int, epochs: int, sigma0: float, sigma1: float, fraction: fl
 
 # --------------------------------------------------------------------------------------------
 # Small utilities
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and os.replace (no half-written files)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    import io
-
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def seed_everything(seed: int) -> None:

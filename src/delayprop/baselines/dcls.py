@@ -57,6 +57,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from delayprop.errors import ConfigError, DelaypropError
+from delayprop.fileio import atomic_torch_save
 from delayprop.neurons import LIFParameters, Surrogate, lif_step
 
 SIGMA_OFFSET = 0.27  # Dcls1d "gauss" uses |SIG| + 0.27 as the standard deviation
@@ -411,12 +412,6 @@ def make_optimizers(
 # A self-contained runner (train on a validation split, select on validation, test once)
 
 
-def _atomic_save(obj: Any, dest: Path) -> None:
-    tmp = dest.with_name(dest.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, dest)
-
-
 def _append_jsonl(path: Path, row: dict) -> None:
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")
@@ -608,15 +603,16 @@ def train_dcls(cfg: dict, resume: bool = False, log: Any = print, test_only: boo
         better = (val_acc, -val_loss) > (state.best_val_acc, -state.best_val_loss)
         if epoch >= final_sel and better:
             state.best_val_acc, state.best_val_loss, state.best_epoch = val_acc, val_loss, epoch
-            _atomic_save({"model": net.state_dict(), "epoch": epoch,
-                          "config": asdict(mcfg)}, best_ckpt)
+            atomic_torch_save({"model": net.state_dict(), "epoch": epoch,
+                               "config": asdict(mcfg)}, best_ckpt)
             row["best"] = True
         _append_jsonl(metrics, row)
         state.history.append(row)
         state.epoch = epoch + 1
-        _atomic_save({"model": net.state_dict(), "optimizers": [o.state_dict() for o in optimizers],
-                      "schedulers": [s.state_dict() for s in schedulers],
-                      "rng": torch.get_rng_state(), "state": asdict(state)}, last_ckpt)
+        atomic_torch_save({"model": net.state_dict(),
+                           "optimizers": [o.state_dict() for o in optimizers],
+                           "schedulers": [s.state_dict() for s in schedulers],
+                           "rng": torch.get_rng_state(), "state": asdict(state)}, last_ckpt)
         log(json.dumps(row))
 
     ck = torch.load(best_ckpt, weights_only=False)

@@ -13,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +23,7 @@ import numpy as np
 import torch
 
 from delayprop.errors import ConfigError, DataError
+from delayprop.fileio import atomic_torch_save
 
 from .paths import PathLike, pick_cache_dir, resolve_data_dir
 from .reader import NUM_UNITS, bin_spikes, iter_chunks, one_line, open_h5, read_raw
@@ -160,24 +159,6 @@ def _warn(msg: str) -> None:
     print(f"delayprop: warning: {msg}", file=sys.stderr)
 
 
-def _atomic_torch_save(obj: Any, dest: Path) -> None:
-    """Write ``obj`` to ``dest`` via a temporary file in the same directory and ``os.replace``."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _to_payload(ds: SpikeTensorDataset, channels: int) -> Dict[str, Any]:
     return {
         "format_version": CACHE_FORMAT_VERSION,
@@ -298,7 +279,7 @@ def load_file(
     ds = parse_file(path, dt, max_time, channels, binary, progress)
     if cache_path is not None:
         try:
-            _atomic_torch_save(_to_payload(ds, channels), cache_path)
+            atomic_torch_save(_to_payload(ds, channels), cache_path)
             ds.cache_path = str(cache_path)
         except OSError as exc:
             _warn(f"could not write cache file {cache_path} ({one_line(exc)})")

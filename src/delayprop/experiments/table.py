@@ -128,7 +128,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def write_results(rows: list[dict[str, Any]], out: str | Path, command: str = "") -> None:
     """Write ``<out>/results.csv`` and the table block of ``<out>/RESULTS.md`` (atomic)."""
-    from delayprop.train import atomic_write_text
+    from delayprop.fileio import atomic_write_text
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
