@@ -440,8 +440,12 @@ class _GroupTraces:
             zeros = torch.zeros(batch, *shape, dtype=dtype, device=device)
             self.ebar_w, self.ebar_d = zeros.clone(), zeros.clone()
             self.acc_w, self.acc_d = zeros.clone(), zeros.clone()
-        else:  # factorised: one lagged correlation (post, pre, window)
+            # rate-regulariser accumulators (unfiltered traces), summed over the batch
+            self.reg_w = torch.zeros(*shape, dtype=dtype, device=device)
+            self.reg_d = torch.zeros(*shape, dtype=dtype, device=device)
+        else:  # factorised: one lagged correlation (post, pre, window), and the regulariser's
             self.corr = torch.zeros(*shape, syn.window, dtype=dtype, device=device)
+            self.reg_corr = torch.zeros_like(self.corr)
 
     def push(self, pre: torch.Tensor) -> torch.Tensor:
         self.xbar = self.alpha * self.xbar + pre
@@ -559,13 +563,11 @@ class OnlineEprop:
                 reg = cfg.reg_rate * (self.rate_sum[i] / self.t - cfg.target_rate) / B
             signal = err @ self.feedback[i] if err is not None else None
             for g, pre in zip(self.groups[i], [pres[i], z_prev[i]]):
-                g.push(pre)
+                hist = g.push(pre)
                 if not self.per_synapse:
-                    h = signal * psi
                     if reg is not None:
-                        g.reg_corr = getattr(g, "reg_corr", 0) + torch.einsum(
-                            "bj,bil->jil", reg * psi, g.line.history())
-                    g.corr += torch.einsum("bj,bil->jil", h, g.line.history())
+                        g.reg_corr += torch.einsum("bj,bil->jil", reg * psi, hist)
+                    g.corr += torch.einsum("bj,bil->jil", signal * psi, hist)
                     continue
                 eps_w, eps_d = g.eligibility_vectors()
                 e_w = psi.unsqueeze(-1) * eps_w
@@ -582,9 +584,9 @@ class OnlineEprop:
                     if e_d is not None:
                         g.acc_d += g.ebar_d
                 if reg is not None:  # the regulariser acts on z directly: unfiltered traces
-                    g.reg_w = getattr(g, "reg_w", 0) + (reg.unsqueeze(-1) * e_w).sum(0)
+                    g.reg_w += (reg.unsqueeze(-1) * e_w).sum(0)
                     if e_d is not None:
-                        g.reg_d = getattr(g, "reg_d", 0) + (reg.unsqueeze(-1) * e_d).sum(0)
+                        g.reg_d += (reg.unsqueeze(-1) * e_d).sum(0)
         return OnlineStep(y, list(st.z), psis)
 
     def eligibility(self, layer: int, group: str = "ff") -> tuple[torch.Tensor, torch.Tensor]:
@@ -628,7 +630,7 @@ class OnlineEprop:
         for i, gs in enumerate(self.groups):
             for g in gs:
                 if not self.per_synapse:
-                    corr = g.corr + (g.reg_corr / T if hasattr(g, "reg_corr") else 0)
+                    corr = g.corr + g.reg_corr / T if cfg.reg_rate else g.corr
                     grads.update(updates_from_correlation(g.name, g.syn, corr))
                     continue
                 if cfg.loss == "mean":
@@ -637,9 +639,9 @@ class OnlineEprop:
                     gd = (signal.unsqueeze(-1) * g.acc_d).sum(0)
                 else:
                     gw, gd = g.acc_w.sum(0), g.acc_d.sum(0)
-                if hasattr(g, "reg_w"):
+                if cfg.reg_rate:
                     gw = gw + g.reg_w / T
-                    gd = gd + (g.reg_d / T if hasattr(g, "reg_d") else 0)
+                    gd = gd + g.reg_d / T
                 grads[f"{g.name}.weight"] = gw
                 if g.syn.syn_delay is not None:
                     grads[f"{g.name}.syn_delay"] = gd
