@@ -221,3 +221,93 @@ def test_dft_matrices_and_cost_model() -> None:
     direct = kernel_cost(100, 140, 107, 26, torch.float64)
     assert direct["current"] == 100 * 140 * 107 * 26
     assert fast["current"] < direct["current"] / 4
+
+
+# --- SpectralStream: streaming e-prop's fused kernel (one spectrum for currents and traces)
+
+
+def _stream_run(stream, x: torch.Tensor, h: torch.Tensor, sizes: list[int],
+                use_buffer: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    currents, t0 = [], 0
+    for c in sizes:
+        chunk = x[t0: t0 + c]
+        if use_buffer:
+            chunk = stream.input_buffer(c, x.shape[1], x).copy_(chunk)
+        currents.append(stream.currents(chunk).clone())
+        stream.correlate(h[t0: t0 + c])
+        t0 += c
+    return torch.cat(currents, 0), stream.correlation()
+
+
+@pytest.mark.parametrize("sizes", [[60], [1] * 60, [3] * 20, [8, 8, 8, 36], [20, 20, 20],
+                                   [7, 50, 3], [59, 1]])
+def test_spectral_stream_matches_direct_currents_and_filtered_correlation(sizes) -> None:
+    from delayprop.delays import SpectralStream, delayed_sum
+
+    g = torch.Generator().manual_seed(11)
+    T, B, pre, post, window, alpha = 60, 3, 5, 4, 9, 0.9
+    x = (torch.rand(T, B, pre, generator=g) < 0.3).double() * 2
+    h = torch.randn(T, B, post, generator=g, dtype=torch.float64)
+    wk = torch.randn(post, pre, window, generator=g, dtype=torch.float64)
+    xbar = leaky_filter_tm(x, alpha)[0]
+    ref_cur = delayed_sum(x, wk, method="direct")
+    ref_corr = lagged_correlation_tm(h, xbar, window, method="direct")
+    for use_buffer in (False, True):
+        cur, corr = _stream_run(SpectralStream(wk, alpha), x, h, sizes, use_buffer)
+        assert rel(cur, ref_cur) < TOL
+        assert rel(corr, ref_corr) < TOL
+
+
+def test_spectral_stream_kept_buffers_start_each_sequence_from_rest() -> None:
+    """Buffers kept between streams of one slot must not leak history or filter state from
+    one sequence into the next."""
+    from delayprop.delays import SpectralStream, clear_workspaces, delayed_sum
+
+    g = torch.Generator().manual_seed(12)
+    T, B, pre, post, window, alpha = 40, 2, 6, 3, 7, 0.8
+    wk = torch.randn(post, pre, window, generator=g, dtype=torch.float64)
+    clear_workspaces()
+    for _ in range(3):  # same slot, same shapes: the second and third reuse the buffers
+        x = torch.rand(T, B, pre, generator=g, dtype=torch.float64) * 5
+        h = torch.randn(T, B, post, generator=g, dtype=torch.float64)
+        cur, corr = _stream_run(SpectralStream(wk, alpha, slot="t"), x, h, [10] * 4, True)
+        assert rel(cur, delayed_sum(x, wk, method="direct")) < TOL
+        ref = lagged_correlation_tm(h, leaky_filter_tm(x, alpha)[0], window, method="direct")
+        assert rel(corr, ref) < TOL
+    clear_workspaces()
+
+
+def test_spectral_stream_misuse_is_refused() -> None:
+    from delayprop.delays import SpectralStream
+
+    wk = torch.randn(3, 4, 5)
+    stream = SpectralStream(wk, 0.9)
+    with pytest.raises(RuntimeError, match="currents"):
+        stream.correlate(torch.randn(6, 2, 3))
+    with pytest.raises(ValueError, match="presynaptic"):
+        stream.currents(torch.randn(6, 2, 7))
+    assert stream.correlation().abs().sum() == 0
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_float32_streaming_eprop_refuses_non_finite_input(value: float) -> None:
+    net = DelayNet(NetConfig(n_in=12, n_hidden=(17,), n_out=5, max_delay=10, seed=1))
+    g = torch.Generator().manual_seed(6)
+    x = (torch.rand(3, 80, 12, generator=g) < 0.3).float()
+    target = torch.randint(0, 5, (3,), generator=g)
+    x[1, 70, 3] = value
+    with pytest.raises(ConfigError, match="NaN or infinite"):
+        eprop_gradients(net, x, target)
+
+
+def test_float32_streaming_eprop_is_close_to_float64_reference() -> None:
+    """The default float32 route (SpectralStream) against the float64 direct sums."""
+    net = DelayNet(NetConfig(n_in=12, n_hidden=(17, 9), n_out=5, max_delay=10, theta=0.5,
+                             seed=1))
+    g = torch.Generator().manual_seed(7)
+    x = (torch.rand(4, 130, 12, generator=g) < 0.3).float() * 2
+    target = torch.randint(0, 5, (4,), generator=g)
+    ref = eprop_gradients(net.double(), x.double(), target, set_grad=False, method="direct")
+    res = eprop_gradients(net.float(), x, target, set_grad=False)
+    for k in ref.grads:
+        assert rel(res.grads[k].double(), ref.grads[k]) < 1e-4, k

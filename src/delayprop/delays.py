@@ -22,7 +22,8 @@ is built as ``onehot + (G - G.detach())`` (values of the one-hot, derivative of 
 from __future__ import annotations
 
 import math
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 
 import torch
 from torch.nn import functional as F
@@ -336,3 +337,229 @@ def kernel_cost(steps: int, n_pre: int, n_post: int, window: int,
         current = corr = steps * n_pre * n_post * window
         model = "direct: pre*post*window per step"
     return {"current": current, "correlation": corr, "model": model}
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming e-prop's fused kernel: currents and eligibility correlation of one synapse group
+
+
+_STREAM_CACHE: dict[tuple, tuple[torch.Tensor, ...]] = {}
+
+
+def stream_matrices(n: int, c: int, alpha: float, dtype: torch.dtype,
+                    device: torch.device | str) -> tuple[torch.Tensor, ...]:
+    """Matrices for one block of n = c + lag steps: a chunk of c steps after the ``lag``
+    steps before it (computed in float64, cached; every matrix contiguous).
+
+    Returns (g, h_dft, inv_c, inv_lags):
+
+    * g (4 nf + 1, n + 1), nf = n // 2 + 1, applied to the window x (n steps) with the leaky
+      filter's state s (x-bar at the step before the window) appended as step n. Its rows
+      give Re F x, Im F x (F the real DFT), the spectrum of the filtered copy x-bar,
+      Re and Im of F (A x + s alpha^(m+1)) (A the filter as a lower-triangular Toeplitz
+      matrix, A[m, u] = alpha^(m-u), m >= u), and last x-bar at the window's step c - 1, the
+      state the next window starts from. One matrix product does the transforms, the filter
+      and the state bookkeeping;
+    * h_dft = [Re F; Im F] restricted to the first c columns (2 nf, c): the spectrum of a
+      signal that fills the first c steps of the window;
+    * inv_c (c, 2 nf) = [ir | ii] at the window's last c steps (the overlap-save output of a
+      spectrum stacked as [Re; Im]); inv_lags (lag + 1, 2 nf): at the circular positions
+      -lag..0 (the correlation's lags 0..lag).
+    """
+    key = (n, c, float(alpha), dtype, str(device))
+    if key not in _STREAM_CACHE:
+        lag = n - c
+        fr, fi, ir, ii = dft_matrices(n, torch.float64, "cpu")
+        nf = fr.shape[0]
+        m = torch.arange(n, dtype=torch.float64)
+        diff = m[:, None] - m[None, :]
+        a = torch.where(diff >= 0, float(alpha) ** diff.clamp(min=0), torch.zeros(()))
+        decay = float(alpha) ** (m + 1)  # what the state s contributes to x-bar at step m
+        g = torch.zeros(4 * nf + 1, n + 1, dtype=torch.float64)
+        g[:nf, :n], g[nf: 2 * nf, :n] = fr, fi
+        g[2 * nf: 3 * nf, :n], g[3 * nf: 4 * nf, :n] = fr @ a, fi @ a
+        g[2 * nf: 3 * nf, n], g[3 * nf: 4 * nf, n] = fr @ decay, fi @ decay
+        g[4 * nf, :n], g[4 * nf, n] = a[c - 1], decay[c - 1]
+        rows = torch.arange(-lag, 1) % n
+        mats = (g, torch.cat([fr[:, :c], fi[:, :c]], 0), torch.cat([ir[lag:], ii[lag:]], 1),
+                torch.cat([ir[rows], ii[rows]], 1))
+        if len(_STREAM_CACHE) > 64:
+            _STREAM_CACHE.clear()
+        _STREAM_CACHE[key] = tuple(t.to(dtype=dtype, device=device).contiguous() for t in mats)
+    return _STREAM_CACHE[key]
+
+
+_WORKSPACES: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
+MAX_WORKSPACES = 8
+"""How many :class:`SpectralStream` workspaces (one per slot, thread and shape) are kept
+between calls, least recently used dropped first."""
+
+
+def _stream_workspace(slot: object, c: int, B: int, pre: int, post: int, lag: int,
+                      like: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Buffers of a stream for chunks of c steps: kept between calls when ``slot`` is given
+    (a caller's name for the stream, e.g. a layer index), since fresh large buffers cost
+    page faults on every call; fresh otherwise."""
+    n = c + lag
+    nf = n // 2 + 1
+    key = (slot, threading.get_ident(), c, B, pre, post, lag, like.dtype, str(like.device))
+    if slot is not None and key in _WORKSPACES:
+        _WORKSPACES.move_to_end(key)
+        return _WORKSPACES[key]
+    new = like.new_empty
+    ws = {
+        "win": new(n + 1, B, pre),  # history, chunk, filter state
+        "spec": new(4 * nf + 1, B * pre),  # X re, im; X-bar re, im; next state
+        "xsum": new(nf, B, pre),
+        "y": new(2 * nf, B, post),
+        "cur": new(c, B, post),
+        "hspec": new(2 * nf, B * post),
+        "c1": new(nf, pre, post),
+    }
+    if slot is not None:
+        _WORKSPACES[key] = ws
+        while len(_WORKSPACES) > MAX_WORKSPACES:
+            _WORKSPACES.popitem(last=False)
+    return ws
+
+
+def clear_workspaces() -> None:
+    """Drop the kept :class:`SpectralStream` buffers (frees their memory)."""
+    _WORKSPACES.clear()
+
+
+class SpectralStream:
+    """Forward currents and e-prop correlation of one synapse group, chunk by chunk, in the
+    frequency domain, with one spectrum shared by both.
+
+    For a chunk of c steps, the window of n = c + lag steps (the last ``lag`` = window - 1
+    steps before the chunk, then the chunk) is transformed by one matrix product
+    (:func:`stream_matrices`): the input's spectrum X gives the currents (:meth:`currents`,
+    overlap-save as in :func:`delayed_sum_spectral`), and the spectrum of its leaky-filtered
+    copy x-bar (decay ``alpha``, state carried from chunk to chunk) is kept for
+    :meth:`correlate`, which adds the chunk's cross-spectrum sum_b conj(X-bar) H to an
+    accumulator. x-bar itself is never formed (no time loop for the filter);
+    :meth:`correlation` returns C[j, i, tau] = sum_{t, b} h[t, b, j] x-bar[t - tau, b, i]
+    over all chunks so far.
+
+    Buffers are allocated once per chunk length and reused (fresh large allocations cost page
+    faults comparable to the arithmetic): the window (input history, chunk, filter state),
+    the spectra and the currents. :meth:`input_buffer` is where a caller can write the next
+    chunk directly; the tensor :meth:`currents` returns is overwritten by its next call with
+    the same chunk length. With a ``slot`` (any hashable name, e.g. a layer index) the
+    buffers outlive the stream and serve the next stream of the same slot, thread and shapes
+    (:data:`MAX_WORKSPACES`, :func:`clear_workspaces`): two streams alive at once need
+    different slots.
+
+    Same numbers as :func:`delayed_sum` + :func:`lagged_correlation_tm` with a
+    leaky-filtered input, up to rounding (tests/test_fast_paths.py). Time-major tensors.
+    """
+
+    def __init__(self, wk: torch.Tensor, alpha: float, slot: object = None) -> None:
+        self.slot = slot
+        self.wk = wk  # (post, pre, window)
+        self.post, self.pre, self.window = wk.shape
+        self.lag = self.window - 1
+        self.alpha = float(alpha)
+        self._kspec: dict[int, tuple[torch.Tensor, ...]] = {}
+        self._acc: dict[int, torch.Tensor] = {}  # n -> (2 nf, pre, post): [Re; Im]
+        self._ws: dict[tuple[int, int], dict[str, torch.Tensor]] = {}
+        self._last: tuple[int, int] | None = None  # workspace holding the history
+        self._pending: tuple[int, int] | None = None
+
+    def _kernel_spectrum(self, n: int) -> tuple[torch.Tensor, ...]:
+        if n not in self._kspec:
+            fr, fi, _, _ = dft_matrices(n, self.wk.dtype, self.wk.device)
+            nf = fr.shape[0]
+            wk_t = self.wk.permute(2, 1, 0).reshape(self.window, self.pre * self.post)
+            kr = (fr[:, : self.window] @ wk_t).view(nf, self.pre, self.post)
+            ki = (fi[:, : self.window] @ wk_t).view(nf, self.pre, self.post)
+            self._kspec[n] = (kr, ki + kr, ki - kr)
+        return self._kspec[n]
+
+    def _workspace(self, c: int, B: int, like: torch.Tensor) -> dict[str, torch.Tensor]:
+        key = (c, B)
+        if key not in self._ws:
+            self._ws[key] = _stream_workspace(self.slot, c, B, self.pre, self.post, self.lag,
+                                              like)
+        return self._ws[key]
+
+    def input_buffer(self, c: int, batch: int, like: torch.Tensor) -> torch.Tensor:
+        """The (c, batch, pre) slot of the window where the next chunk goes: a chunk written
+        here is not copied again by :meth:`currents`. ``like`` gives dtype and device."""
+        return self._workspace(c, batch, like)["win"][self.lag: c + self.lag]
+
+    def currents(self, x: torch.Tensor) -> torch.Tensor:
+        """Advance over one chunk x (c, B, pre): returns the currents (c, B, post) and keeps
+        the chunk's x-bar spectrum for :meth:`correlate`."""
+        c, B, pre = x.shape
+        if pre != self.pre:
+            raise ValueError(f"chunk has {pre} presynaptic channels, expected {self.pre}")
+        lag, n = self.lag, c + self.lag
+        g, _, inv_c, _ = stream_matrices(n, c, self.alpha, x.dtype, x.device)
+        nf = n // 2 + 1
+        ws = self._workspace(c, B, x)
+        win = ws["win"]
+        if x.data_ptr() != win[lag].data_ptr() or x.stride() != win[lag:n].stride():
+            win[lag:n].copy_(x)
+        if self._last is None:  # the sequence starts: zero history and filter state
+            win[:lag].zero_()
+            win[n].zero_()
+        elif self._last != (c, B):  # history and state sit in another workspace
+            other = self._ws[self._last]["win"]
+            win[:lag].copy_(other[:lag])
+            win[n].copy_(other[-1])
+        spec = torch.mm(g, win.view(n + 1, B * pre), out=ws["spec"])
+        # history and state for the next chunk: the window's last lag steps, x-bar at c - 1
+        if lag:
+            tail = win[c:n] if c >= lag else win[c:n].clone()
+            win[:lag].copy_(tail)
+        win[n].copy_(spec[4 * nf].view(B, pre))
+        self._last = (c, B)
+        self._pending = (c, B)
+        xr, xi = spec[:nf].view(nf, B, pre), spec[nf: 2 * nf].view(nf, B, pre)
+        kr, k_sum, k_dif = self._kernel_spectrum(n)
+        # X K with three real products (Gauss), as in delayed_sum_spectral; [Re; Im] stacked
+        y = ws["y"]
+        k1 = torch.bmm(torch.add(xr, xi, out=ws["xsum"]), kr, out=y[nf:])
+        torch.baddbmm(k1, xi, k_sum, alpha=-1.0, out=y[:nf])
+        k1.baddbmm_(xr, k_dif)
+        cur = torch.mm(inv_c, y.view(2 * nf, B * self.post), out=ws["cur"].view(c, -1))
+        return cur.view(c, B, self.post)
+
+    def correlate(self, h: torch.Tensor) -> None:
+        """Add the cross-spectrum of the last chunk's x-bar with h (c, B, post)."""
+        if self._pending is None or self._pending != (h.shape[0], h.shape[1]):
+            raise RuntimeError("correlate(h) needs currents() of the same chunk first")
+        self._pending = None
+        c, B, post = h.shape
+        n = c + self.lag
+        nf = n // 2 + 1
+        h_dft = stream_matrices(n, c, self.alpha, h.dtype, h.device)[1]
+        ws = self._ws[(c, B)]
+        hspec = torch.mm(h_dft, h.reshape(c, B * post), out=ws["hspec"])
+        hr, hi = hspec[:nf].view(nf, B, post), hspec[nf:].view(nf, B, post)
+        spec = ws["spec"]
+        br = spec[2 * nf: 3 * nf].view(nf, B, self.pre)
+        bi = spec[3 * nf: 4 * nf].view(nf, B, self.pre)
+        if n not in self._acc:
+            self._acc[n] = h.new_zeros(2 * nf, self.pre, post)
+        sr, si = self._acc[n][:nf], self._acc[n][nf:]
+        # conj(X) H with three real products (Gauss), as in lagged_correlation_spectral:
+        # k1 = (Xr - Xi)^T Hr, Re += k1 + Xi^T (Hr + Hi), Im += k1 + Xr^T (Hi - Hr)
+        diff = torch.sub(br, bi, out=ws["xsum"])
+        k1 = torch.bmm(diff.transpose(1, 2), hr, out=ws["c1"])
+        hsum = torch.add(hr, hi, out=ws["y"][:nf])
+        sr.add_(k1).baddbmm_(bi.transpose(1, 2), hsum)
+        si.add_(k1).baddbmm_(br.transpose(1, 2), hi.sub_(hr))
+
+    def correlation(self) -> torch.Tensor:
+        """C (post, pre, window) accumulated over the chunks so far."""
+        total = None
+        for n, acc in self._acc.items():
+            inv_lags = stream_matrices(n, n - self.lag, self.alpha, acc.dtype, acc.device)[3]
+            part = inv_lags @ acc.view(acc.shape[0], -1)
+            total = part if total is None else total.add_(part)
+        if total is None:
+            return self.wk.new_zeros(self.post, self.pre, self.window)
+        return total.view(self.window, self.pre, self.post).permute(2, 1, 0).contiguous()

@@ -55,9 +55,17 @@ class Surrogate:
     def s(self) -> float:
         return _DEFAULT_SCALE[self.kind] if self.scale is None else float(self.scale)
 
-    def derivative(self, v: torch.Tensor, theta: float) -> torch.Tensor:
-        """psi(v), same shape as v."""
+    def derivative(self, v: torch.Tensor, theta: float, inplace: bool = False) -> torch.Tensor:
+        """psi(v), same shape as v. ``inplace`` computes it in one new buffer (no autograd;
+        the arithmetic is the same)."""
         x = v - theta
+        if inplace:
+            if self.kind == "triangle":
+                return x.abs_().div_(-theta).add_(1.0).clamp_(min=0.0).mul_(self.s)
+            if self.kind == "atan":
+                return x.mul_(math.pi / 2 * self.s).square_().add_(1.0).reciprocal_().mul_(
+                    self.s / 2)
+            return x.abs_().mul_(self.s).add_(1.0).square_().reciprocal_()
         if self.kind == "triangle":
             return self.s * torch.clamp(1.0 - x.abs() / theta, min=0.0)
         if self.kind == "atan":

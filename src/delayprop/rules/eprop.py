@@ -39,12 +39,19 @@ Two entry points compute the same numbers:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
 
-from delayprop.delays import block_size, delayed_sum, lagged_correlation_tm
+from delayprop.delays import (
+    SpectralStream,
+    block_size,
+    delayed_sum,
+    lagged_correlation_tm,
+    use_spectral,
+)
 from delayprop.errors import ConfigError
 from delayprop.layers import (
     DelayedSynapses,
@@ -272,20 +279,27 @@ class _StreamState:
 
 
 def _forward_chunk(net: DelayNet, x_c: torch.Tensor, st: _StreamState, wks: list,
-                   method: str) -> tuple[torch.Tensor, list[tuple]]:
+                   method: str, streams: list | None = None) -> tuple[torch.Tensor, list[tuple]]:
     """Advance the network over one time-major chunk x_c (c, B, n_in). Returns the readout
-    y (c, B, C) and per layer (input, v, z, z of the step before, LIF carry before)."""
+    y (c, B, C) and per layer (input, v, z, z of the step before). Layers with a
+    :class:`SpectralStream` in ``streams`` take their currents from it (it keeps the input
+    history itself)."""
     inp = x_c
     out = []
     for i, layer in enumerate(net.layers):
-        cur = delayed_sum(inp, wks[i], st.ff_tail[i], method)
+        stream = streams[i] if streams is not None else None
+        if stream is not None:
+            cur = stream.currents(inp)
+        else:
+            cur = delayed_sum(inp, wks[i], st.ff_tail[i], method)
         before = st.carry[i]
         v_c, z_c, st.carry[i] = integrate_tm(layer, cur, before)
         z_prev = None
         if layer.rec is not None:  # the recurrent synapses see the spikes one step late
             z_before = before.z if before is not None else z_c.new_zeros(z_c.shape[1:])
             z_prev = torch.cat([z_before.unsqueeze(0), z_c[:-1]], 0)
-        st.ff_tail[i] = _tail(st.ff_tail[i], inp, layer.ff.window - 1)
+        if stream is None:
+            st.ff_tail[i] = _tail(st.ff_tail[i], inp, layer.ff.window - 1)
         out.append((inp, v_c, z_c, z_prev))
         inp = z_c
     r = net.readout
@@ -295,11 +309,27 @@ def _forward_chunk(net: DelayNet, x_c: torch.Tensor, st: _StreamState, wks: list
     return drive, out
 
 
-def _check_chunk(x_c: torch.Tensor) -> None:
-    # a sum is one cheap pass; only when it is not finite is the element-wise test needed
-    # (a finite input can overflow the sum)
-    if not torch.isfinite(x_c.sum()) and not torch.isfinite(x_c).all():
+def _check_finite(x: torch.Tensor, value: float, grads: dict[str, torch.Tensor]) -> None:
+    """Raise ConfigError if the input holds NaN or inf. A non-finite input value reaches every
+    update of the first layer (through its spectrum or its filtered trace) and the loss, so
+    the input is only searched when the results are not finite (no pass over it otherwise)."""
+    total = sum(float(g.sum()) for g in grads.values()) + value
+    if not math.isfinite(total) and not torch.isfinite(x).all():
         raise ConfigError("input contains NaN or infinite values")
+
+
+def _sum_loss_chunk(y_c: torch.Tensor, target: torch.Tensor, scores: torch.Tensor,
+                    summed: torch.Tensor) -> torch.Tensor:
+    """'sum' loss over one time-major chunk y_c (c, B, C) from one log-softmax: adds the
+    softmax summed over time to ``scores`` (B, C) and the loss to ``summed`` (a scalar), and
+    returns dE/dy (c, B, C), as :func:`output_error` (target (B,) or (B, c))."""
+    c, B, C = y_c.shape
+    logp = F.log_softmax(y_c, -1)
+    tgt = target.view(1, B, 1).expand(c, B, 1) if target.dim() == 1 else target.t()[..., None]
+    summed.sub_(logp.gather(-1, tgt).sum() / B)
+    prob = logp.exp_()
+    scores += prob.sum(0)
+    return prob.scatter_add_(-1, tgt, prob.new_full((1, 1, 1), -1.0).expand(c, B, 1)).div_(B)
 
 
 def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: EpropConfig,
@@ -315,17 +345,20 @@ def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: 
     C, dtype = w.shape[0], w.dtype
     target = check_target(w.new_zeros(1, 1, 1).expand(B, T, C), target, cfg.loss)
     kappa = net.readout.kappa
-    if chunk is None:
-        chunk = block_size(T, max(s.window for _, s in net.synapses()))[0]
+    if chunk is None:  # about the spectral block length, splitting T into equal chunks
+        pref = block_size(T, max(s.window for _, s in net.synapses()))[0]
+        chunk = -(-T // -(-T // pref))
     if chunk < 1:
         raise ConfigError(f"chunk must be a positive number of steps, got {chunk}")
     spans = [(t0, min(t0 + chunk, T)) for t0 in range(0, T, chunk)]
     wks = [layer.ff.weighted_kernel() for layer in net.layers]
 
-    def chunk_input(t0: int, t1: int) -> torch.Tensor:
-        x_c = x[:, t0:t1].transpose(0, 1).to(device=w.device, dtype=dtype)
-        _check_chunk(x_c)
-        return x_c
+    def chunk_input(t0: int, t1: int, stream: SpectralStream | None = None) -> torch.Tensor:
+        """The chunk, time-major, in the first layer's stream window if it has one."""
+        src = x[:, t0:t1].transpose(0, 1)
+        if stream is None:
+            return src.to(device=w.device, dtype=dtype).contiguous()
+        return stream.input_buffer(t1 - t0, B, w).copy_(src)
 
     def chunk_target(t0: int, t1: int) -> torch.Tensor:
         return target if target.dim() == 1 else target[:, t0:t1]
@@ -363,19 +396,23 @@ def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: 
     g_bias = w.new_zeros(C)
     ys, recs = [], [[] for _ in range(n_layers)]
     scores = w.new_zeros(B, C)
+    # feedforward groups on the spectral route share one input spectrum between the currents
+    # and the correlation (SpectralStream); the others (direct route) filter and correlate here
+    streams = [SpectralStream(wks[i], layer.lif.alpha, slot=("eprop", i))
+               if layer.ff.window > 1 and use_spectral(method, dtype, layer.ff.window) else None
+               for i, layer in enumerate(net.layers)]
+    summed = w.new_zeros(())
     for t0, t1 in spans:
-        y_c, layers_c = _forward_chunk(net, chunk_input(t0, t1), st, wks, method)
+        y_c, layers_c = _forward_chunk(net, chunk_input(t0, t1, streams[0]), st, wks,
+                                       method, streams)
         if cfg.loss == "mean":
             err_c = err_mean * gain[t0:t1].view(-1, 1, 1)
             scores += y_c.sum(0) / T
-        else:
-            y_bf = y_c.transpose(0, 1)
-            if kappa:
-                err_c = err_all[t0:t1]
-            else:
-                err_c = output_error(y_bf, chunk_target(t0, t1), "sum").transpose(0, 1)
-                value += float(loss_value(y_bf, chunk_target(t0, t1), "sum"))
+        elif kappa:
+            err_c = err_all[t0:t1]
             scores += F.softmax(y_c, -1).sum(0)
+        else:
+            err_c = _sum_loss_chunk(y_c, chunk_target(t0, t1), scores, summed)
         if keep_output:
             ys.append(y_c)
         z_last = layers_c[-1][2]
@@ -388,29 +425,38 @@ def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: 
                 counts = st.count[i] + z_c.cumsum(0)
                 st.count[i] = counts[-1]
                 signal = signal + cfg.reg_rate * (counts / steps - cfg.target_rate) / (T * B)
-            h = signal * layer.lif.surrogate.derivative(v_c, layer.lif.theta)
+            h = layer.lif.surrogate.derivative(v_c, layer.lif.theta, inplace=True).mul_(signal)
             alpha, lag = layer.lif.alpha, layer.ff.window - 1
-            xbar, st.xbar[i] = leaky_filter_tm(inp, alpha, st.xbar[i])
-            corr_ff[i] = corr_ff[i] + lagged_correlation_tm(
-                h, xbar, layer.ff.window, st.xbar_tail[i], method)
-            st.xbar_tail[i] = _tail(st.xbar_tail[i], xbar, lag)
+            if streams[i] is not None:
+                streams[i].correlate(h)
+            else:
+                xbar, st.xbar[i] = leaky_filter_tm(inp, alpha, st.xbar[i])
+                corr_ff[i] = corr_ff[i] + lagged_correlation_tm(
+                    h, xbar, layer.ff.window, st.xbar_tail[i], method)
+                st.xbar_tail[i] = _tail(st.xbar_tail[i], xbar, lag)
+                del xbar
             if layer.rec is not None:
                 zbar, st.zbar[i] = leaky_filter_tm(z_prev, alpha, st.zbar[i])
                 corr_rec[i] = corr_rec[i] + lagged_correlation_tm(
                     h, zbar, layer.rec.window, st.zbar_tail[i], method)
                 st.zbar_tail[i] = _tail(st.zbar_tail[i], zbar, layer.rec.window - 1)
-            if record:
-                recs[i].append((inp, v_c, z_c))
-            del signal, h, xbar
+            if record:  # a stream's window is reused by the next chunk: copy the input
+                recs[i].append((inp if streams[i] is None else inp.clone(), v_c, z_c))
+            del signal, h
         del layers_c
+    if not (cfg.loss == "mean" or kappa):
+        value = float(summed)
 
     grads = {"readout.weight": g_out}
     if net.readout.bias is not None:
         grads["readout.bias"] = g_bias
     for i, layer in enumerate(net.layers):
+        if streams[i] is not None:
+            corr_ff[i] = streams[i].correlation()
         grads.update(updates_from_correlation(f"layers.{i}.ff", layer.ff, corr_ff[i]))
         if layer.rec is not None:
             grads.update(updates_from_correlation(f"layers.{i}.rec", layer.rec, corr_rec[i]))
+    _check_finite(x, value, grads)
     y = torch.cat(ys, 0).transpose(0, 1).contiguous() if keep_output else None
     records = []
     if record:
