@@ -140,6 +140,11 @@ def memory_child(rule: str, net_name: str, steps: int, batch: int, device: str,
     xw, yw = make_batch(batch, min(steps, 10), net.config.n_in, device, seed=1)
     train_step_fn(rule, net, xw, yw, bounded)()  # library start-up costs are not the step's
     del xw, yw
+    try:  # buffers e-prop keeps between calls belong to the measured step: drop the warm-up's
+        from delayprop.delays import clear_workspaces
+        clear_workspaces()
+    except ImportError:  # versions without kept buffers
+        pass
     x, y = make_batch(batch, steps, net.config.n_in, device)
     step = train_step_fn(rule, net, x, y, bounded)
     if device.startswith("cuda"):

@@ -9,6 +9,7 @@ import torch
 from delayprop.delays import (
     block_size,
     dft_matrices,
+    even_chunk,
     kernel_cost,
     lagged_correlation_tm,
     use_spectral,
@@ -221,6 +222,7 @@ def test_dft_matrices_and_cost_model() -> None:
     direct = kernel_cost(100, 140, 107, 26, torch.float64)
     assert direct["current"] == 100 * 140 * 107 * 26
     assert fast["current"] < direct["current"] / 4
+    assert even_chunk(100, 26) == 50 and even_chunk(1000, 26) == 50 and even_chunk(10, 26) == 10
 
 
 # --- SpectralStream: streaming e-prop's fused kernel (one spectrum for currents and traces)
@@ -284,7 +286,7 @@ def test_spectral_stream_misuse_is_refused() -> None:
     stream = SpectralStream(wk, 0.9)
     with pytest.raises(RuntimeError, match="currents"):
         stream.correlate(torch.randn(6, 2, 3))
-    with pytest.raises(ValueError, match="presynaptic"):
+    with pytest.raises(ConfigError, match="presynaptic"):
         stream.currents(torch.randn(6, 2, 7))
     assert stream.correlation().abs().sum() == 0
 

@@ -300,14 +300,14 @@ def integrate_tm(
                 line.push(z)  # the recurrent input at step t is z[t-1]
                 i_t = i_t + layer.rec.current_step(line.history(), wk)
             v_t = vs[t]
-            torch.mul(v, p.alpha, out=v_t)
             if p.reset == "subtract":
-                v_t.add_(i_t).sub_(z, alpha=p.theta)
+                torch.add(i_t, v, alpha=p.alpha, out=v_t).sub_(z, alpha=p.theta)
             else:
-                v_t.mul_(1.0 - z).add_(i_t)
+                torch.mul(v, p.alpha, out=v_t).mul_(1.0 - z).add_(i_t)
             torch.ge(v_t, p.theta, out=zs[t])
             v, z = v_t, zs[t]
-    return vs, zs, LIFCarry(v, z, line)
+    # the carried v is a copy: callers may overwrite vs (streaming e-prop turns it into psi)
+    return vs, zs, LIFCarry(v.clone(), z, line)
 
 
 @dataclass

@@ -55,11 +55,12 @@ class Surrogate:
     def s(self) -> float:
         return _DEFAULT_SCALE[self.kind] if self.scale is None else float(self.scale)
 
-    def derivative(self, v: torch.Tensor, theta: float, inplace: bool = False) -> torch.Tensor:
-        """psi(v), same shape as v. ``inplace`` computes it in one new buffer (no autograd;
-        the arithmetic is the same)."""
-        x = v - theta
-        if inplace:
+    def derivative(self, v: torch.Tensor, theta: float,
+                   out: torch.Tensor | None = None) -> torch.Tensor:
+        """psi(v), same shape as v. With ``out`` (no autograd; may be v itself, which is then
+        overwritten) it is computed in place there, with the same arithmetic."""
+        x = v - theta if out is None else torch.sub(v, theta, out=out)
+        if out is not None:
             if self.kind == "triangle":
                 return x.abs_().div_(-theta).add_(1.0).clamp_(min=0.0).mul_(self.s)
             if self.kind == "atan":
@@ -138,7 +139,8 @@ def lif_step(
     """
     z_reset = z.detach() if p.detach_reset else z
     if p.reset == "subtract":
-        v_new = p.alpha * v + current - p.theta * z_reset
+        # current + alpha v as one fused operation (bitwise what layers.integrate_tm does)
+        v_new = torch.add(current, v, alpha=p.alpha) - p.theta * z_reset
     else:
         v_new = p.alpha * v * (1.0 - z_reset) + current
     return spike(v_new, p.theta, p.surrogate), v_new

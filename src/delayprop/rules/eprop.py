@@ -47,8 +47,8 @@ from torch.nn import functional as F
 
 from delayprop.delays import (
     SpectralStream,
-    block_size,
     delayed_sum,
+    even_chunk,
     lagged_correlation_tm,
     use_spectral,
 )
@@ -191,10 +191,15 @@ def eprop_gradients(
     Returns the accumulated updates (same sign and scale as a loss gradient) by parameter name;
     with ``set_grad`` they are also written into ``.grad``.
 
-    ``streaming`` (default) runs the sequence in chunks of ``chunk`` steps (default: the spectral
-    block length, about 4 x the lag window), carrying the neuron state, the filtered inputs
-    and the last window - 1 steps of each presynaptic signal; the lagged correlations
-    accumulate chunk by chunk, so the working memory does not grow with T. When the learning
+    ``streaming`` (default) runs the sequence in chunks of ``chunk`` steps (default:
+    :func:`delayprop.delays.even_chunk`, about twice the lag window, equal chunks), carrying
+    the neuron state, the filtered inputs and the last window - 1 steps of each presynaptic
+    signal; the lagged correlations accumulate chunk by chunk, so the working memory does not
+    grow with T. On the spectral route each feedforward group runs as a
+    :class:`delayprop.delays.SpectralStream`: one transform per chunk serves the currents and
+    the correlation with the leaky-filtered input, and its buffers are kept between calls
+    (one set per layer and chunk length; :func:`delayprop.delays.clear_workspaces` frees
+    them). When the learning
     signal at t needs outputs after t (readout kappa > 0 with the 'sum' loss, or the 'mean'
     loss) it runs the forward pass twice: the first pass keeps only the outputs (B x T x C for
     kappa > 0 and 'sum'; B x C for 'mean'). What grows with T is only what is asked for:
@@ -345,9 +350,8 @@ def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: 
     C, dtype = w.shape[0], w.dtype
     target = check_target(w.new_zeros(1, 1, 1).expand(B, T, C), target, cfg.loss)
     kappa = net.readout.kappa
-    if chunk is None:  # about the spectral block length, splitting T into equal chunks
-        pref = block_size(T, max(s.window for _, s in net.synapses()))[0]
-        chunk = -(-T // -(-T // pref))
+    if chunk is None:
+        chunk = even_chunk(T, max(s.window for _, s in net.synapses()))
     if chunk < 1:
         raise ConfigError(f"chunk must be a positive number of steps, got {chunk}")
     spans = [(t0, min(t0 + chunk, T)) for t0 in range(0, T, chunk)]
@@ -425,7 +429,9 @@ def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: 
                 counts = st.count[i] + z_c.cumsum(0)
                 st.count[i] = counts[-1]
                 signal = signal + cfg.reg_rate * (counts / steps - cfg.target_rate) / (T * B)
-            h = layer.lif.surrogate.derivative(v_c, layer.lif.theta, inplace=True).mul_(signal)
+            # psi overwrites v unless v is recorded: h = L psi
+            buf = v_c.clone() if record else v_c
+            h = layer.lif.surrogate.derivative(v_c, layer.lif.theta, out=buf).mul_(signal)
             alpha, lag = layer.lif.alpha, layer.ff.window - 1
             if streams[i] is not None:
                 streams[i].correlate(h)
