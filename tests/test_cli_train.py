@@ -4,13 +4,12 @@ file: exit codes, run directory, flags over config files, one-line errors, resul
 from __future__ import annotations
 
 import csv
-import io
 import json
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+from shd_files import write_shd_file
 
 from delayprop.cli import main
 from delayprop.experiments import CSV_COLUMNS, GRIDS
@@ -19,24 +18,17 @@ from delayprop.experiments import CSV_COLUMNS, GRIDS
 def write_shd(path: Path, n: int, seed: int = 0) -> Path:
     """SHD-format file, 3 classes: class k has a burst on units 100k..100k+20 at 0.05(k+1) s."""
     rng = np.random.default_rng(seed)
-    bio = io.BytesIO()
-    with h5py.File(bio, "w") as f:
-        t = f.create_dataset("spikes/times", (n,), dtype=h5py.vlen_dtype(np.float16))
-        u = f.create_dataset("spikes/units", (n,), dtype=h5py.vlen_dtype(np.uint16))
-        for i in range(n):
-            k = i % 3
-            burst = 0.05 * (k + 1) + rng.uniform(0, 0.01, 20)
-            times = np.concatenate([rng.uniform(0, 0.2, 10), burst])
-            units = np.concatenate([rng.integers(0, 700, 10), 100 * k + rng.integers(0, 20, 20)])
-            order = np.argsort(times)
-            t[i] = times[order].astype(np.float16)
-            u[i] = units[order].astype(np.uint16)
-        f.create_dataset("labels", data=(np.arange(n) % 3).astype(np.uint16))
-        f.create_dataset("extra/speaker", data=(np.arange(n) % 4).astype(np.uint16))
-        f.create_dataset("extra/keys", data=np.array([b"null", b"eins", b"zwei"]))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(bio.getvalue())
-    return path
+    times, units = [], []
+    for i in range(n):
+        k = i % 3
+        burst = 0.05 * (k + 1) + rng.uniform(0, 0.01, 20)
+        t = np.concatenate([rng.uniform(0, 0.2, 10), burst])
+        u = np.concatenate([rng.integers(0, 700, 10), 100 * k + rng.integers(0, 20, 20)])
+        order = np.argsort(t)
+        times.append(t[order])
+        units.append(u[order])
+    return write_shd_file(path, times, units, np.arange(n) % 3, speakers=np.arange(n) % 4,
+                          keys=[b"null", b"eins", b"zwei"], tdtype=np.float16)
 
 
 TINY = """

@@ -3,14 +3,11 @@ one-line errors without traceback. Tiny files in tmp_path; no network."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
-from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
+from shd_files import write_shd_file
 
 from delayprop.cli import main
 
@@ -18,26 +15,17 @@ from delayprop.cli import main
 def write_shd(path, n=8, seed=0, bad_unit_at=None, speakers=True):
     """A small SHD-format file (gzip if the name ends in .gz) with 4 classes and 3 speakers."""
     rng = np.random.default_rng(seed)
-    bio = io.BytesIO()
-    with h5py.File(bio, "w") as f:
-        t = f.create_dataset("spikes/times", (n,), dtype=h5py.vlen_dtype(np.float16))
-        u = f.create_dataset("spikes/units", (n,), dtype=h5py.vlen_dtype(np.uint16))
-        for i in range(n):
-            k = int(rng.integers(5, 50))
-            t[i] = np.sort(rng.uniform(0, 1.0, k)).astype(np.float16)
-            units = rng.integers(0, 700, k).astype(np.uint16)
-            if i == bad_unit_at:
-                units[0] = 700
-            u[i] = units
-        f.create_dataset("labels", data=(np.arange(n) % 4).astype(np.uint16))
-        if speakers:
-            f.create_dataset("extra/speaker", data=(np.arange(n) % 3).astype(np.uint16))
-        f.create_dataset("extra/keys", data=np.array([b"null", b"eins", b"zwei", b"drei"]))
-    data = bio.getvalue()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(gzip.compress(data) if path.name.endswith(".gz") else data)
-    return path
+    times, units = [], []
+    for i in range(n):
+        k = int(rng.integers(5, 50))
+        times.append(np.sort(rng.uniform(0, 1.0, k)))
+        u = rng.integers(0, 700, k)
+        if i == bad_unit_at:
+            u[0] = 700
+        units.append(u)
+    return write_shd_file(path, times, units, np.arange(n) % 4,
+                          speakers=np.arange(n) % 3 if speakers else None,
+                          keys=[b"null", b"eins", b"zwei", b"drei"], tdtype=np.float16)
 
 
 @pytest.fixture(autouse=True)

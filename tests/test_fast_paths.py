@@ -313,3 +313,43 @@ def test_float32_streaming_eprop_is_close_to_float64_reference() -> None:
     res = eprop_gradients(net.float(), x, target, set_grad=False)
     for k in ref.grads:
         assert rel(res.grads[k].double(), ref.grads[k]) < 1e-4, k
+
+
+def test_kept_buffers_are_per_slot_name_and_shape() -> None:
+    from delayprop import workspace
+
+    workspace.clear()
+    like = torch.zeros(1)
+    a = workspace.kept("s", "v", (4, 5), like)
+    assert workspace.kept("s", "v", (4, 5), like) is a
+    assert workspace.kept("t", "v", (4, 5), like) is not a
+    assert workspace.kept("s", "z", (4, 5), like) is not a
+    assert workspace.kept("s", "v", (5, 4), like) is not a
+    assert workspace.kept("s", "v", (4, 5), like.double()) is not a
+    assert workspace.kept(None, "v", (4, 5), like) is not workspace.kept(None, "v", (4, 5), like)
+    assert workspace.kept_bytes() > 0
+    for i in range(workspace.MAX_KEPT + 5):
+        workspace.kept("many", str(i), (1,), like)
+    assert len(workspace._KEPT) == workspace.MAX_KEPT
+    workspace.clear()
+    assert workspace.kept_bytes() == 0
+
+
+def test_streaming_eprop_calls_do_not_leak_state_through_kept_buffers() -> None:
+    """e-prop on batch B after a call on batch A gives bitwise what it gives from scratch."""
+    from delayprop.delays import clear_workspaces
+
+    net = DelayNet(NetConfig(n_in=12, n_hidden=(17, 9), n_out=5, max_delay=10, theta=0.5,
+                             seed=1))
+    g = torch.Generator().manual_seed(8)
+    xa = (torch.rand(4, 101, 12, generator=g) < 0.5).float() * 3
+    xb = (torch.rand(4, 101, 12, generator=g) < 0.3).float()
+    target = torch.randint(0, 5, (4,), generator=g)
+    clear_workspaces()
+    fresh = eprop_gradients(net, xb, target, set_grad=False)
+    eprop_gradients(net, xa, target, set_grad=False)
+    again = eprop_gradients(net, xb, target, set_grad=False)
+    clear_workspaces()
+    for k in fresh.grads:
+        assert torch.equal(fresh.grads[k], again.grads[k]), k
+    assert fresh.loss == again.loss

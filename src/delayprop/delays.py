@@ -22,13 +22,13 @@ is built as ``onehot + (G - G.detach())`` (values of the one-hot, derivative of 
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict, deque
+from collections import deque
 
 import torch
 from torch.nn import functional as F
 
 from delayprop.errors import ConfigError
+from delayprop.workspace import clear, kept
 
 MODES = ("hard", "smooth")
 
@@ -422,43 +422,32 @@ def stream_matrices(n: int, c: int, alpha: float, dtype: torch.dtype,
     return _STREAM_CACHE[key]
 
 
-_WORKSPACES: OrderedDict[tuple, dict[str, torch.Tensor]] = OrderedDict()
-MAX_WORKSPACES = 8
-"""How many :class:`SpectralStream` workspaces (one per slot, thread and shape) are kept
-between calls, least recently used dropped first."""
-
-
 def _stream_workspace(slot: object, c: int, B: int, pre: int, post: int, lag: int,
                       like: torch.Tensor) -> dict[str, torch.Tensor]:
     """Buffers of a stream for chunks of c steps: kept between calls when ``slot`` is given
-    (a caller's name for the stream, e.g. a layer index), since fresh large buffers cost
-    page faults on every call; fresh otherwise."""
+    (:mod:`delayprop.workspace`), fresh otherwise."""
     n = c + lag
     nf = n // 2 + 1
-    key = (slot, threading.get_ident(), c, B, pre, post, lag, like.dtype, str(like.device))
-    if slot is not None and key in _WORKSPACES:
-        _WORKSPACES.move_to_end(key)
-        return _WORKSPACES[key]
-    new = like.new_empty
-    ws = {
-        "win": new(n + 1, B, pre),  # history, chunk, filter state
-        "spec": new(4 * nf + 1, B * pre),  # X re, im; X-bar re, im; next state
-        "xsum": new(nf, B, pre),
-        "y": new(2 * nf, B, post),
-        "cur": new(c, B, post),
-        "hspec": new(2 * nf, B * post),
-        "c1": new(nf, pre, post),
+    shapes = {
+        "win": (n + 1, B, pre),  # history, chunk, filter state
+        "spec": (4 * nf + 1, B * pre),  # X re, im; X-bar re, im; next state
+        "xsum": (nf, B, pre),
+        "y": (2 * nf, B, post),
+        "cur": (c, B, post),
+        "hspec": (2 * nf, B * post),
+        "c1": (nf, pre, post),
+        "acc": (2 * nf, pre, post),  # accumulated cross-spectrum [Re; Im]
     }
-    if slot is not None:
-        _WORKSPACES[key] = ws
-        while len(_WORKSPACES) > MAX_WORKSPACES:
-            _WORKSPACES.popitem(last=False)
-    return ws
+    # named by c as well: chunk lengths differing by one can give equal shapes, and the
+    # accumulator of each chunk length must stay its own
+    return {name: kept(slot, f"stream.{name}.{c}", shape, like)
+            for name, shape in shapes.items()}
 
 
 def clear_workspaces() -> None:
-    """Drop the kept :class:`SpectralStream` buffers (frees their memory)."""
-    _WORKSPACES.clear()
+    """Drop the kept buffers of :class:`SpectralStream` and streaming e-prop (frees their
+    memory); the same as :func:`delayprop.workspace.clear`."""
+    clear()
 
 
 class SpectralStream:
@@ -481,7 +470,7 @@ class SpectralStream:
     chunk directly; the tensor :meth:`currents` returns is overwritten by its next call with
     the same chunk length. With a ``slot`` (any hashable name, e.g. a layer index) the
     buffers outlive the stream and serve the next stream of the same slot, thread and shapes
-    (:data:`MAX_WORKSPACES`, :func:`clear_workspaces`): two streams alive at once need
+    (:mod:`delayprop.workspace`, :func:`clear_workspaces`): two streams alive at once need
     different slots.
 
     Same numbers as :func:`delayed_sum` + :func:`lagged_correlation_tm` with a
@@ -576,7 +565,7 @@ class SpectralStream:
         br = spec[2 * nf: 3 * nf].view(nf, B, self.pre)
         bi = spec[3 * nf: 4 * nf].view(nf, B, self.pre)
         if n not in self._acc:
-            self._acc[n] = h.new_zeros(2 * nf, self.pre, post)
+            self._acc[n] = ws["acc"].zero_()
         sr, si = self._acc[n][:nf], self._acc[n][nf:]
         # conj(X) H with three real products (Gauss), as in lagged_correlation_spectral:
         # k1 = (Xr - Xi)^T Hr, Re += k1 + Xi^T (Hr + Hi), Im += k1 + Xr^T (Hi - Hr)

@@ -36,6 +36,7 @@ from delayprop.delays import (
 )
 from delayprop.errors import ConfigError
 from delayprop.neurons import LIFParameters, Surrogate, lif_step
+from delayprop.workspace import kept
 
 
 class DelayedSynapses(nn.Module):
@@ -273,13 +274,16 @@ class LIFCarry(NamedTuple):
 
 
 def integrate_tm(
-    layer: LIFLayer, current: torch.Tensor, carry: LIFCarry | None = None
+    layer: LIFLayer, current: torch.Tensor, carry: LIFCarry | None = None,
+    slot: object = None,
 ) -> tuple[torch.Tensor, torch.Tensor, LIFCarry]:
     """LIF dynamics without autograd, time-major: feedforward current (T, B, n) ->
     (v, z, carry) with v, z (T, B, n); ``carry`` continues a sequence (zeros if None).
 
     The same arithmetic as :func:`delayprop.neurons.lif_step` (spikes are 0 or 1, so
-    theta * z is exact), with every step written into preallocated buffers.
+    theta * z is exact), with every step written into preallocated buffers. With a ``slot``
+    (layers without recurrent synapses only) v and z are buffers kept between calls
+    (:mod:`delayprop.workspace`): valid until the next call with that slot and shape.
     """
     T, B, n = current.shape
     p = layer.lif
@@ -291,8 +295,12 @@ def integrate_tm(
     else:
         v, z, line = carry
     wk = layer.rec.weighted_kernel() if layer.rec is not None else None
-    vs = torch.empty_like(current)
-    zs = torch.empty_like(current)
+    if slot is not None and layer.rec is None:  # (the delay line keeps views of z)
+        vs = kept(slot, "lif.v", current.shape, current)
+        zs = kept(slot, "lif.z", current.shape, current)
+    else:
+        vs = torch.empty_like(current)
+        zs = torch.empty_like(current)
     with one_thread():
         for t in range(T):
             i_t = current[t]
@@ -306,8 +314,9 @@ def integrate_tm(
                 torch.mul(v, p.alpha, out=v_t).mul_(1.0 - z).add_(i_t)
             torch.ge(v_t, p.theta, out=zs[t])
             v, z = v_t, zs[t]
-    # the carried v is a copy: callers may overwrite vs (streaming e-prop turns it into psi)
-    return vs, zs, LIFCarry(v.clone(), z, line)
+    # the carried state is a copy: callers may overwrite vs (streaming e-prop turns it into
+    # psi), and kept buffers are overwritten by the next call
+    return vs, zs, LIFCarry(v.clone(), z.clone(), line)
 
 
 @dataclass

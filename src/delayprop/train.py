@@ -323,26 +323,28 @@ class Model:
         return None
 
     def update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
-        """Write the updates of one batch into ``.grad``; returns (loss, output (B,T,C))."""
+        """Write the updates of one batch into ``.grad``; returns (loss, predicted class per
+        sample (B,)). E-prop keeps no output sequence (its memory stays flat in T): the
+        prediction comes from its per-sample scores."""
         net = self.net
         if self.method == "eprop":
             from delayprop.rules import eprop_gradients
 
-            r = eprop_gradients(net, x, y, self.eprop_cfg, set_grad=True)
-            return r.loss, r.y
+            r = eprop_gradients(net, x, y, self.eprop_cfg, set_grad=True, keep_output=False)
+            return r.loss, r.scores.argmax(-1)
         if self.method == "bptt":
             from delayprop.rules import bptt_gradients
 
             m = self.cfg["method"]
             r = bptt_gradients(net, x, y, loss=self.loss, reg_rate=float(m["reg_rate"]),
                                target_rate=float(m["target_rate"]), set_grad=True)
-            return r.loss, r.y
+            return r.loss, self.predict(r.y)
         from delayprop.baselines.dcls import dcls_loss
 
         out = net(x)
         value = dcls_loss(out, y)
         value.backward()
-        return float(value.detach()), out.detach()
+        return float(value.detach()), self.predict(out.detach())
 
     def clamp(self) -> None:
         self.net.clamp_delays_()
@@ -613,7 +615,7 @@ def train(
         for xb, yb in bar:
             for o in opts:
                 o.zero_grad(set_to_none=True)
-            loss, y = model.update(xb, yb)
+            loss, pred = model.update(xb, yb)
             if not math.isfinite(loss):
                 raise ConfigError(f"loss became {loss} at epoch {epoch + 1}; lower the lr")
             for o in opts:
@@ -623,7 +625,7 @@ def train(
                     s.step()
             model.clamp()
             tot_loss += loss * len(yb)
-            correct += int((model.predict(y).cpu() == yb.cpu()).sum())
+            correct += int((pred.cpu() == yb.cpu()).sum())
             seen += len(yb)
             bar.set_postfix(loss=f"{tot_loss / seen:.3g}", acc=f"{correct / seen:.3f}")
         bar.close()

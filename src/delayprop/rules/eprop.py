@@ -284,13 +284,16 @@ class _StreamState:
 
 
 def _forward_chunk(net: DelayNet, x_c: torch.Tensor, st: _StreamState, wks: list,
-                   method: str, streams: list | None = None) -> tuple[torch.Tensor, list[tuple]]:
+                   method: str, streams: list | None = None,
+                   kept_lif: bool = False) -> tuple[torch.Tensor, list[tuple]]:
     """Advance the network over one time-major chunk x_c (c, B, n_in). Returns the readout
     y (c, B, C) and per layer (input, v, z, z of the step before). Layers with a
     :class:`SpectralStream` in ``streams`` take their currents from it (it keeps the input
-    history itself)."""
+    history itself). ``kept_lif``: v and z go to buffers kept between calls (valid until
+    the next chunk)."""
     inp = x_c
     out = []
+    lif_slots = [("eprop", i) if kept_lif else None for i in range(len(net.layers))]
     for i, layer in enumerate(net.layers):
         stream = streams[i] if streams is not None else None
         if stream is not None:
@@ -298,7 +301,7 @@ def _forward_chunk(net: DelayNet, x_c: torch.Tensor, st: _StreamState, wks: list
         else:
             cur = delayed_sum(inp, wks[i], st.ff_tail[i], method)
         before = st.carry[i]
-        v_c, z_c, st.carry[i] = integrate_tm(layer, cur, before)
+        v_c, z_c, st.carry[i] = integrate_tm(layer, cur, before, lif_slots[i])
         z_prev = None
         if layer.rec is not None:  # the recurrent synapses see the spikes one step late
             z_before = before.z if before is not None else z_c.new_zeros(z_c.shape[1:])
@@ -408,7 +411,7 @@ def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: 
     summed = w.new_zeros(())
     for t0, t1 in spans:
         y_c, layers_c = _forward_chunk(net, chunk_input(t0, t1, streams[0]), st, wks,
-                                       method, streams)
+                                       method, streams, kept_lif=not record)
         if cfg.loss == "mean":
             err_c = err_mean * gain[t0:t1].view(-1, 1, 1)
             scores += y_c.sum(0) / T
