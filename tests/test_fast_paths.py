@@ -353,3 +353,37 @@ def test_streaming_eprop_calls_do_not_leak_state_through_kept_buffers() -> None:
     for k in fresh.grads:
         assert torch.equal(fresh.grads[k], again.grads[k]), k
     assert fresh.loss == again.loss
+
+
+@pytest.mark.parametrize("kw", [
+    dict(),
+    dict(n_hidden=(10, 8), delay_mode="smooth", sigma=1.5, kappa=0.8),
+    dict(recurrent=True, recurrent_delays=True, axonal_delays=True),
+    dict(max_delay=0),
+])
+@pytest.mark.parametrize("chunk", [None, 3, 17])
+def test_streaming_forward_matches_the_autograd_forward(kw: dict, chunk) -> None:
+    from delayprop.stream import forward_streaming
+
+    kw = dict(kw)
+    net = DelayNet(NetConfig(n_in=12, n_hidden=kw.pop("n_hidden", (15,)), n_out=4,
+                             max_delay=kw.pop("max_delay", 9), theta=0.5, seed=2, **kw)).double()
+    x = (torch.rand(3, 40, 12, generator=torch.Generator().manual_seed(5)) < 0.3).double() * 2
+    ref = net(x, record=True)[0].detach()  # autograd path, whole sequence
+    assert rel(forward_streaming(net, x, chunk=chunk), ref) < TOL  # direct sums (float64)
+    assert rel(forward_streaming(net, x, chunk=chunk, method="spectral"), ref) < TOL
+    with torch.no_grad():
+        assert rel(net(x), ref) < TOL  # the no-autograd forward is the streaming one
+
+
+def test_spectral_stream_without_traces_gives_the_same_currents() -> None:
+    from delayprop.delays import SpectralStream, delayed_sum
+
+    g = torch.Generator().manual_seed(13)
+    x = torch.rand(50, 2, 5, generator=g, dtype=torch.float64)
+    wk = torch.randn(4, 5, 9, generator=g, dtype=torch.float64)
+    stream = SpectralStream(wk, 0.9, traces=False)
+    cur = torch.cat([stream.currents(x[t0: t0 + 12]).clone() for t0 in range(0, 50, 12)])
+    assert rel(cur, delayed_sum(x, wk, method="direct")) < TOL
+    with pytest.raises(RuntimeError, match="traces"):
+        stream.correlate(torch.randn(2, 2, 4, dtype=torch.float64))

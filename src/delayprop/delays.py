@@ -423,21 +423,24 @@ def stream_matrices(n: int, c: int, alpha: float, dtype: torch.dtype,
 
 
 def _stream_workspace(slot: object, c: int, B: int, pre: int, post: int, lag: int,
-                      like: torch.Tensor) -> dict[str, torch.Tensor]:
+                      like: torch.Tensor, traces: bool) -> dict[str, torch.Tensor]:
     """Buffers of a stream for chunks of c steps: kept between calls when ``slot`` is given
     (:mod:`delayprop.workspace`), fresh otherwise."""
     n = c + lag
     nf = n // 2 + 1
     shapes = {
         "win": (n + 1, B, pre),  # history, chunk, filter state
-        "spec": (4 * nf + 1, B * pre),  # X re, im; X-bar re, im; next state
+        "spec": (4 * nf + 1 if traces else 2 * nf, B * pre),  # X; X-bar; next state
         "xsum": (nf, B, pre),
         "y": (2 * nf, B, post),
         "cur": (c, B, post),
-        "hspec": (2 * nf, B * post),
-        "c1": (nf, pre, post),
-        "acc": (2 * nf, pre, post),  # accumulated cross-spectrum [Re; Im]
     }
+    if traces:
+        shapes.update({
+            "hspec": (2 * nf, B * post),
+            "c1": (nf, pre, post),
+            "acc": (2 * nf, pre, post),  # accumulated cross-spectrum [Re; Im]
+        })
     # named by c as well: chunk lengths differing by one can give equal shapes, and the
     # accumulator of each chunk length must stay its own
     return {name: kept(slot, f"stream.{name}.{c}", shape, like)
@@ -477,8 +480,10 @@ class SpectralStream:
     leaky-filtered input, up to rounding (tests/test_fast_paths.py). Time-major tensors.
     """
 
-    def __init__(self, wk: torch.Tensor, alpha: float, slot: object = None) -> None:
+    def __init__(self, wk: torch.Tensor, alpha: float, slot: object = None,
+                 traces: bool = True) -> None:
         self.slot = slot
+        self.traces = traces
         self.wk = wk  # (post, pre, window)
         self.post, self.pre, self.window = wk.shape
         self.lag = self.window - 1
@@ -503,7 +508,7 @@ class SpectralStream:
         key = (c, B)
         if key not in self._ws:
             self._ws[key] = _stream_workspace(self.slot, c, B, self.pre, self.post, self.lag,
-                                              like)
+                                              like, self.traces)
         return self._ws[key]
 
     def input_buffer(self, c: int, batch: int, like: torch.Tensor) -> torch.Tensor:
@@ -531,12 +536,14 @@ class SpectralStream:
             other = self._ws[self._last]["win"]
             win[:lag].copy_(other[:lag])
             win[n].copy_(other[-1])
-        spec = torch.mm(g, win.view(n + 1, B * pre), out=ws["spec"])
-        # history and state for the next chunk: the window's last lag steps, x-bar at c - 1
-        if lag:
+        if self.traces:
+            spec = torch.mm(g, win.view(n + 1, B * pre), out=ws["spec"])
+            win[n].copy_(spec[4 * nf].view(B, pre))  # x-bar state for the next window
+        else:  # the input's spectrum only
+            spec = torch.mm(g[: 2 * nf, :n], win[:n].view(n, B * pre), out=ws["spec"])
+        if lag:  # history for the next chunk: the window's last lag steps
             tail = win[c:n] if c >= lag else win[c:n].clone()
             win[:lag].copy_(tail)
-        win[n].copy_(spec[4 * nf].view(B, pre))
         self._last = (c, B)
         self._pending = (c, B)
         xr, xi = spec[:nf].view(nf, B, pre), spec[nf: 2 * nf].view(nf, B, pre)
@@ -551,6 +558,8 @@ class SpectralStream:
 
     def correlate(self, h: torch.Tensor) -> None:
         """Add the cross-spectrum of the last chunk's x-bar with h (c, B, post)."""
+        if not self.traces:
+            raise RuntimeError("this stream keeps no traces (traces=False): no correlate()")
         if self._pending is None or self._pending != (h.shape[0], h.shape[1]):
             raise RuntimeError("correlate(h) needs currents() of the same chunk first")
         self._pending = None

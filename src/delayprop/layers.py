@@ -479,9 +479,15 @@ class DelayNet(nn.Module):
     def forward(self, x: torch.Tensor, record: bool = False):
         """x (B, T, n_in) -> y (B, T, C) [, list of LayerRecord per hidden layer].
 
-        Differentiable when autograd is on (BPTT); e-prop calls it under ``torch.no_grad``.
+        Differentiable when autograd is on (BPTT). Without autograd and records it runs in
+        chunks (:func:`delayprop.stream.forward_streaming`: memory bounded by the chunk, the
+        fast kernels of streaming e-prop), the same numbers up to rounding.
         """
         self.check_input(x)
+        if not record and not torch.is_grad_enabled():
+            from delayprop.stream import forward_streaming
+
+            return forward_streaming(self, x)
         x = x.to(self.readout.weight.dtype)
         records = []
         inp = x

@@ -46,11 +46,7 @@ import torch
 from torch.nn import functional as F
 
 from delayprop.delays import (
-    SpectralStream,
-    delayed_sum,
-    even_chunk,
     lagged_correlation_tm,
-    use_spectral,
 )
 from delayprop.errors import ConfigError
 from delayprop.layers import (
@@ -58,12 +54,11 @@ from delayprop.layers import (
     DelayLine,
     DelayNet,
     LayerRecord,
-    LIFCarry,
-    integrate_tm,
     leaky_filter,
     leaky_filter_tm,
 )
 from delayprop.losses import LOSSES, check_target, loss_value, output_error
+from delayprop.stream import ForwardStream, chunk_spans, default_chunk, tail_of
 
 
 @dataclass
@@ -255,66 +250,18 @@ def _scores(y: torch.Tensor, loss: str) -> torch.Tensor:
     return y.mean(1) if loss == "mean" else F.softmax(y, -1).sum(1)
 
 
-def _tail(prev: torch.Tensor | None, new: torch.Tensor, lag: int) -> torch.Tensor | None:
-    """The last ``lag`` steps of the time-major signal prev ++ new (a copy, so the chunk can
-    be freed), or None when lag is 0."""
-    if lag == 0:
-        return None
-    if new.shape[0] >= lag:
-        return new[-lag:].clone()
-    front = prev if prev is not None else new.new_zeros(lag, *new.shape[1:])
-    return torch.cat([front, new], 0)[-lag:].clone()
+class _TraceState:
+    """What the learning side of streaming e-prop carries between chunks, per hidden layer,
+    for synapse groups on the direct route (the spectral ones keep theirs in their
+    SpectralStream): the filtered-input states and tails (last window - 1 steps) of the
+    feedforward and recurrent inputs, and the spike counts of the rate regulariser."""
 
-
-class _StreamState:
-    """What the streaming pass carries between chunks, per hidden layer: the LIF state, the
-    tails (last window - 1 steps) of the feedforward input, of its filtered copy and of the
-    recurrent input, the filter states, the spike counts; and the readout state."""
-
-    def __init__(self, net: DelayNet) -> None:
-        n = len(net.layers)
-        self.carry: list[LIFCarry | None] = [None] * n
-        self.ff_tail: list[torch.Tensor | None] = [None] * n
+    def __init__(self, n: int) -> None:
         self.xbar: list[torch.Tensor | None] = [None] * n
         self.xbar_tail: list[torch.Tensor | None] = [None] * n
         self.zbar: list[torch.Tensor | None] = [None] * n
         self.zbar_tail: list[torch.Tensor | None] = [None] * n
         self.count: list[torch.Tensor | float] = [0.0] * n
-        self.y: torch.Tensor | None = None
-
-
-def _forward_chunk(net: DelayNet, x_c: torch.Tensor, st: _StreamState, wks: list,
-                   method: str, streams: list | None = None,
-                   kept_lif: bool = False) -> tuple[torch.Tensor, list[tuple]]:
-    """Advance the network over one time-major chunk x_c (c, B, n_in). Returns the readout
-    y (c, B, C) and per layer (input, v, z, z of the step before). Layers with a
-    :class:`SpectralStream` in ``streams`` take their currents from it (it keeps the input
-    history itself). ``kept_lif``: v and z go to buffers kept between calls (valid until
-    the next chunk)."""
-    inp = x_c
-    out = []
-    lif_slots = [("eprop", i) if kept_lif else None for i in range(len(net.layers))]
-    for i, layer in enumerate(net.layers):
-        stream = streams[i] if streams is not None else None
-        if stream is not None:
-            cur = stream.currents(inp)
-        else:
-            cur = delayed_sum(inp, wks[i], st.ff_tail[i], method)
-        before = st.carry[i]
-        v_c, z_c, st.carry[i] = integrate_tm(layer, cur, before, lif_slots[i])
-        z_prev = None
-        if layer.rec is not None:  # the recurrent synapses see the spikes one step late
-            z_before = before.z if before is not None else z_c.new_zeros(z_c.shape[1:])
-            z_prev = torch.cat([z_before.unsqueeze(0), z_c[:-1]], 0)
-        if stream is None:
-            st.ff_tail[i] = _tail(st.ff_tail[i], inp, layer.ff.window - 1)
-        out.append((inp, v_c, z_c, z_prev))
-        inp = z_c
-    r = net.readout
-    drive = F.linear(inp, r.weight, r.bias)
-    if r.kappa:
-        drive, st.y = leaky_filter_tm(drive, r.kappa, st.y)
-    return drive, out
 
 
 def _check_finite(x: torch.Tensor, value: float, grads: dict[str, torch.Tensor]) -> None:
@@ -353,19 +300,7 @@ def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: 
     C, dtype = w.shape[0], w.dtype
     target = check_target(w.new_zeros(1, 1, 1).expand(B, T, C), target, cfg.loss)
     kappa = net.readout.kappa
-    if chunk is None:
-        chunk = even_chunk(T, max(s.window for _, s in net.synapses()))
-    if chunk < 1:
-        raise ConfigError(f"chunk must be a positive number of steps, got {chunk}")
-    spans = [(t0, min(t0 + chunk, T)) for t0 in range(0, T, chunk)]
-    wks = [layer.ff.weighted_kernel() for layer in net.layers]
-
-    def chunk_input(t0: int, t1: int, stream: SpectralStream | None = None) -> torch.Tensor:
-        """The chunk, time-major, in the first layer's stream window if it has one."""
-        src = x[:, t0:t1].transpose(0, 1)
-        if stream is None:
-            return src.to(device=w.device, dtype=dtype).contiguous()
-        return stream.input_buffer(t1 - t0, B, w).copy_(src)
+    spans = chunk_spans(T, default_chunk(net, T) if chunk is None else chunk)
 
     def chunk_target(t0: int, t1: int) -> torch.Tensor:
         return target if target.dim() == 1 else target[:, t0:t1]
@@ -374,10 +309,10 @@ def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: 
     err_all = err_mean = gain = None
     value = 0.0
     if cfg.loss == "mean":
-        st = _StreamState(net)
+        fwd = ForwardStream(net, method, slot="eprop.pass1", kept_lif=True)
         y_sum = w.new_zeros(B, C)
         for t0, t1 in spans:
-            y_c, _ = _forward_chunk(net, chunk_input(t0, t1), st, wks, method)
+            y_c, _ = fwd.step(fwd.chunk_input(x, t0, t1))
             y_sum += y_c.sum(0)
         y_mean = (y_sum / T).unsqueeze(1)
         err_mean = output_error(y_mean, target, "mean")[:, 0] / T  # (B, C): dE/dy[t], all t
@@ -385,17 +320,21 @@ def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: 
         ones = w.new_ones(1, T, 1)
         gain = (leaky_filter(ones, kappa, reverse=True) if kappa else ones)[0, :, 0]  # (T,)
     elif kappa:
-        st = _StreamState(net)
-        ys = [_forward_chunk(net, chunk_input(t0, t1), st, wks, method)[0] for t0, t1 in spans]
-        y_full = torch.cat(ys, 0)  # (T, B, C)
-        del ys
+        fwd = ForwardStream(net, method, slot="eprop.pass1", kept_lif=True)
+        y_full = w.new_empty(T, B, C)
+        for t0, t1 in spans:
+            y_full[t0:t1] = fwd.step(fwd.chunk_input(x, t0, t1))[0]
         err = output_error(y_full.transpose(0, 1), target, "sum").transpose(0, 1)
         err_all = leaky_filter_tm(err, kappa, reverse=True)[0]
         value = float(loss_value(y_full.transpose(0, 1), target, "sum"))
         del y_full, err
 
-    st = _StreamState(net)
     n_layers = len(net.layers)
+    # feedforward groups on the spectral route share one input spectrum between the currents
+    # and the correlation (SpectralStream); the others (direct route) filter and correlate here
+    fwd = ForwardStream(net, method, traces=True, slot="eprop", kept_lif=not record)
+    streams = fwd.streams
+    st = _TraceState(n_layers)
     feedback = [net.feedback(i, cfg.feedback) for i in range(n_layers)]
     corr_ff: list[torch.Tensor | float] = [0.0] * n_layers
     corr_rec: list[torch.Tensor | float] = [0.0] * n_layers
@@ -403,15 +342,9 @@ def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: 
     g_bias = w.new_zeros(C)
     ys, recs = [], [[] for _ in range(n_layers)]
     scores = w.new_zeros(B, C)
-    # feedforward groups on the spectral route share one input spectrum between the currents
-    # and the correlation (SpectralStream); the others (direct route) filter and correlate here
-    streams = [SpectralStream(wks[i], layer.lif.alpha, slot=("eprop", i))
-               if layer.ff.window > 1 and use_spectral(method, dtype, layer.ff.window) else None
-               for i, layer in enumerate(net.layers)]
     summed = w.new_zeros(())
     for t0, t1 in spans:
-        y_c, layers_c = _forward_chunk(net, chunk_input(t0, t1, streams[0]), st, wks,
-                                       method, streams, kept_lif=not record)
+        y_c, layers_c = fwd.step(fwd.chunk_input(x, t0, t1))
         if cfg.loss == "mean":
             err_c = err_mean * gain[t0:t1].view(-1, 1, 1)
             scores += y_c.sum(0) / T
@@ -442,13 +375,13 @@ def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: 
                 xbar, st.xbar[i] = leaky_filter_tm(inp, alpha, st.xbar[i])
                 corr_ff[i] = corr_ff[i] + lagged_correlation_tm(
                     h, xbar, layer.ff.window, st.xbar_tail[i], method)
-                st.xbar_tail[i] = _tail(st.xbar_tail[i], xbar, lag)
+                st.xbar_tail[i] = tail_of(st.xbar_tail[i], xbar, lag)
                 del xbar
             if layer.rec is not None:
                 zbar, st.zbar[i] = leaky_filter_tm(z_prev, alpha, st.zbar[i])
                 corr_rec[i] = corr_rec[i] + lagged_correlation_tm(
                     h, zbar, layer.rec.window, st.zbar_tail[i], method)
-                st.zbar_tail[i] = _tail(st.zbar_tail[i], zbar, layer.rec.window - 1)
+                st.zbar_tail[i] = tail_of(st.zbar_tail[i], zbar, layer.rec.window - 1)
             if record:  # a stream's window is reused by the next chunk: copy the input
                 recs[i].append((inp if streams[i] is None else inp.clone(), v_c, z_c))
             del signal, h
