@@ -171,3 +171,23 @@ def test_dcls_method_trains_and_resumes(tmp_path):
     assert full["params"]["delays"] > 0
     rows = _metrics(tmp_path / "full")
     assert [r["sigma"] for r in rows] == [dcls.sigma_at(e, 3, 1.0, 0.5) for e in range(3)]
+
+
+def test_augmentation_options_change_training_and_resume_exactly(tmp_path):
+    base = toy_config("eprop")
+    aug = resolve_config({**{k: base[k] for k in ("name", "model", "method", "train")},
+                          "data": {"val_fraction": 0.25, "channel_shift": 1,
+                                   "time_jitter": 0.5, "time_shift": 1}})
+    plain = train(base, tmp_path / "plain", splits=splits_for(base), progress=False,
+                  plots=False)
+    full = train(aug, tmp_path / "full", splits=splits_for(aug), progress=False, plots=False)
+    assert _metrics(tmp_path / "plain") != _metrics(tmp_path / "full")  # batches differ
+    assert plain["params"] == full["params"]
+    train(aug, tmp_path / "part", splits=splits_for(aug), progress=False, plots=False,
+          stop_after=2)
+    train(aug, tmp_path / "part", resume=True, splits=splits_for(aug), progress=False,
+          plots=False)
+    assert _metrics(tmp_path / "full") == _metrics(tmp_path / "part")
+    for bad in ({"channel_shift": -1}, {"time_shift": 1.5}, {"time_jitter": -0.1}):
+        with pytest.raises(ConfigError, match="augmentation"):
+            resolve_config({"data": bad})

@@ -8,7 +8,8 @@ A run is described by one nested configuration (TOML file + command-line overrid
 * ``[train]``  epochs, batch_size, optimizer, lr, delay_lr, weight_decay, lr_schedule, the
   Gaussian width schedule (sigma0 -> sigma1), seed, device, threads;
 * ``[data]``   dataset, data_dir, dt, max_time, channels, binary, val_fraction, by_speaker,
-  split_seed, train_subset.
+  split_seed, train_subset; augmentation of the training batches (:class:`delayprop.data.
+  Augment`): channel_shift, time_jitter, time_shift.
 
 One epoch: for every batch (order drawn from ``seed * 100003 + epoch``) compute the updates
 (:func:`~delayprop.rules.eprop_gradients` or :func:`~delayprop.rules.bptt_gradients`, both
@@ -41,7 +42,7 @@ import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -50,6 +51,9 @@ from delayprop.errors import ConfigError, DataError
 from delayprop.fileio import atomic_torch_save, atomic_write_text
 from delayprop.layers import DelayNet, NetConfig
 from delayprop.losses import LOSSES, loss_value, predict
+
+if TYPE_CHECKING:
+    from delayprop.data import Augment
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -95,6 +99,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "by_speaker": False,
         "split_seed": 0,
         "train_subset": 0,  # 0: all training samples
+        # training-batch augmentation (data.Augment), off by default
+        "channel_shift": 0,  # +-k input channels per sample
+        "time_jitter": 0.0,  # per-spike Gaussian jitter, in steps
+        "time_shift": 0,  # +-k steps per sample
     },
 }
 
@@ -184,6 +192,19 @@ def check_config(cfg: dict[str, Any]) -> None:
         raise ConfigError(f"data.val_fraction must be in (0, 1), got {d['val_fraction']}")
     if d["train_subset"] < 0:
         raise ConfigError("data.train_subset must be >= 0")
+    augment_of(d)  # validates the augmentation options
+
+
+def augment_of(d: dict[str, Any]) -> Augment | None:
+    """The training-batch augmentation of a [data] section, or None when it is off."""
+    from delayprop.data import Augment
+
+    try:
+        aug = Augment(channel_shift=d["channel_shift"], time_jitter=float(d["time_jitter"]),
+                      time_shift=d["time_shift"])
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"data augmentation: {e}") from None
+    return aug if aug.active else None
 
 
 # options that do not change the results (where and how fast a run computes)
@@ -602,6 +623,7 @@ def train(
     _write_metrics(run_dir, history)  # drop lines of epochs the checkpoint does not have
     tb = _tensorboard(run_dir)
     t_start = time.time()
+    augment = augment_of(cfg["data"])
 
     for epoch in range(start, epochs):
         t0 = time.time()
@@ -609,7 +631,7 @@ def train(
         model.train_mode()
         tot_loss, correct, seen = 0.0, 0, 0
         bar = tqdm(batches(splits.train, batch_size=bs, shuffle=True,
-                           seed=seed * 100003 + epoch, device=device),
+                           seed=seed * 100003 + epoch, device=device, augment=augment),
                    total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
                    disable=not progress, file=sys.stderr, dynamic_ncols=True)
         for xb, yb in bar:
