@@ -170,3 +170,37 @@ def test_results_table_keeps_rows_of_other_experiments(tmp_path):
     assert lines[1].startswith("old_run,eprop,ff,syn,12,0.6000,0.5500")  # replaced
     assert lines[2].startswith("dcls_shd,dcls,")  # kept
     assert len(lines) == 3
+
+
+def test_each_grid_writes_its_own_table_block(tmp_path):
+    from delayprop.experiments.table import write_results
+
+    def row(name, acc):
+        return dict(experiment=name, method="eprop", architecture="ff", delays="syn",
+                    params=12, weights=6, delay_params=6, val_acc=acc, test_acc=acc,
+                    test_std=float("nan"), seeds=1, epochs=2, best_epochs=[2], wall_s=3.0)
+
+    (tmp_path / "RESULTS.md").write_text("# Results\n\nintro\n")
+    write_results([row("plain", 0.5)], tmp_path, "cmd one")
+    write_results([row("augmented", 0.75)], tmp_path, "cmd two", grid="must-show-aug")
+    write_results([row("plain", 0.6)], tmp_path, "cmd three")  # rewrites its block only
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert text.startswith("# Results\n\nintro\n")
+    assert text.count("<!-- results-table: begin") == 1
+    assert text.count("<!-- results-table must-show-aug: begin") == 1
+    assert "| 60.00% |" in text and "| 75.00% |" in text and "| 50.00% |" not in text
+    assert "cmd three" in text and "cmd two" in text and "cmd one" not in text
+    rows = (tmp_path / "results.csv").read_text().splitlines()
+    assert len(rows) == 3 and rows[1].startswith("plain,") and rows[2].startswith("augmented,")
+
+
+def test_every_grid_config_in_the_repository_resolves():
+    from delayprop.experiments import grid_configs
+    from delayprop.train import load_config, resolve_config
+
+    for grid in GRIDS:
+        for path in grid_configs(grid):
+            cfg = resolve_config(load_config(path))
+            assert cfg["name"] == path.stem
+            if grid == "must-show-aug":
+                assert cfg["data"]["by_speaker"] and cfg["data"]["channel_shift"] == 6

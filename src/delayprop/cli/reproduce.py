@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     rows = collect_rows(all_specs)
     command = "delayprop reproduce " + " ".join(shlex.quote(a) for a in sys.argv[2:]) \
         if len(sys.argv) > 1 and sys.argv[1] == "reproduce" else ""
-    write_results(rows, args.out, command)
+    write_results(rows, args.out, command, grid=args.grid)
     done = sum(1 for s in specs if (s.run_dir / "final.json").exists())
     print(f"{done}/{len(specs)} runs finished; wrote {Path(args.out) / 'results.csv'} and "
           f"{Path(args.out) / 'RESULTS.md'} ({len(rows)} rows)")
@@ -59,11 +59,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from delayprop.experiments.grid import GRIDS
+
     p = subparsers.add_parser(
         "reproduce", help="train a grid of configurations and write results/",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--grid", choices=("paper", "must-show"), default="must-show")
+    p.add_argument("--grid", choices=tuple(GRIDS), default="must-show")
     p.add_argument("--epochs", type=int, default=0, help="epochs per run (default: the configs')")
     p.add_argument("--seeds", type=int, default=1, help="seeds per configuration")
     p.add_argument("--data-dir", help="dataset directory")

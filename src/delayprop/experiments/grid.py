@@ -19,6 +19,9 @@ GRIDS: dict[str, list[str]] = {
     "paper": [f"{a}_{d}_{m}" for a in ARCHS for d in DELAYS for m in METHODS],
     "must-show": ["shd_a_ff_syn_eprop", "shd_b_ff_weights_eprop", "shd_c_rec_syn_eprop",
                   "shd_d_ff_syn_bptt"],
+    # the same four with training-batch augmentation and a speaker-disjoint validation split
+    "must-show-aug": ["shd_a_ff_syn_eprop_aug", "shd_b_ff_weights_eprop_aug",
+                      "shd_c_rec_syn_eprop_aug", "shd_d_ff_syn_bptt_aug"],
 }
 
 

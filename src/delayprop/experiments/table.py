@@ -126,8 +126,19 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_results(rows: list[dict[str, Any]], out: str | Path, command: str = "") -> None:
-    """Write ``<out>/results.csv`` and the table block of ``<out>/RESULTS.md`` (atomic)."""
+def table_markers(grid: str = "must-show") -> tuple[str, str]:
+    """The comment lines around a grid's table in RESULTS.md: one block per grid (the
+    must-show grid keeps the original, unnamed markers)."""
+    if grid == "must-show":
+        return BEGIN, END
+    return (f"<!-- results-table {grid}: begin (written by `delayprop reproduce`) -->",
+            f"<!-- results-table {grid}: end -->")
+
+
+def write_results(rows: list[dict[str, Any]], out: str | Path, command: str = "",
+                  grid: str = "must-show") -> None:
+    """Write ``<out>/results.csv`` and the table block of ``grid`` in ``<out>/RESULTS.md``
+    (atomic; other grids' blocks are left as they are)."""
     from delayprop.fileio import atomic_write_text
 
     out = Path(out)
@@ -146,15 +157,16 @@ def write_results(rows: list[dict[str, Any]], out: str | Path, command: str = ""
                 w.writerow([r.get(c, "") for c in CSV_COLUMNS])
             text_csv += buf.getvalue()
     atomic_write_text(old_csv, text_csv)
-    block = [BEGIN, ""]
+    begin, end = table_markers(grid)
+    block = [begin, ""]
     if command:
         block += [f"Written by `{command}`.", ""]
-    block += [markdown_table(rows) if rows else "(no finished runs yet)", "", END]
+    block += [markdown_table(rows) if rows else "(no finished runs yet)", "", end]
     md = out / "RESULTS.md"
     text = md.read_text() if md.exists() else "# Results\n\n"
-    if BEGIN in text and END in text:
-        pre, rest = text.split(BEGIN, 1)
-        post = rest.split(END, 1)[1]
+    if begin in text and end in text:
+        pre, rest = text.split(begin, 1)
+        post = rest.split(end, 1)[1]
         text = pre + "\n".join(block) + post
     else:
         text = text.rstrip("\n") + "\n\n" + "\n".join(block) + "\n"
