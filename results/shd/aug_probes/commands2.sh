@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Augmentation probes, round 2 (see commands.sh), for run (a) (e-prop, ff 140-107-20, synaptic delays), model selection on a
+# speaker-disjoint validation split (data.by_speaker: one whole training speaker held out), so
+# that the choice does not look at the test file, whose samples are mostly two speakers absent
+# from training. Two runs at a time, one thread each; re-running resumes / skips finished runs.
+# Logs: results/shd/aug_probes/<name>.log; run directories results/shd/aug_probes/<name>/.
+set -uo pipefail
+cd "$(dirname "$0")/../../.."
+DATA=${DATA:-/work/shared/data/shd-repro}
+
+run() {
+    local name=$1; shift
+    local dir=results/shd/aug_probes/$name
+    local resume=""
+    [ -f "$dir/checkpoint.pt" ] && resume="--resume"
+    echo "$(date -u +%FT%TZ) start $name $resume" >> "results/shd/aug_probes/$name.log"
+    delayprop train -c configs/shd_a_ff_syn_eprop.toml --data-dir "$DATA" --epochs 40 \
+        --threads 1 --by-speaker --name "$name" --run-dir "$dir" --quiet --no-plots $resume "$@" \
+        >> "results/shd/aug_probes/$name.log" 2>&1
+    echo "$(date -u +%FT%TZ) exit $? $name" >> "results/shd/aug_probes/$name.log"
+}
+
+
+
+
+# round 2, after p2 (channel_shift 6, time_shift 5) beat p0, p1 on the held-out speaker
+run p4_shift10_tshift10 --channel-shift 10 --time-shift 10
+run p5_shift6_tshift5_wd --channel-shift 6 --time-shift 5 --optimizer adamw --weight-decay 0.01
