@@ -324,8 +324,11 @@ def test_kept_buffers_are_per_slot_name_and_shape() -> None:
     assert workspace.kept("s", "v", (4, 5), like) is a
     assert workspace.kept("t", "v", (4, 5), like) is not a
     assert workspace.kept("s", "z", (4, 5), like) is not a
-    assert workspace.kept("s", "v", (5, 4), like) is not a
-    assert workspace.kept("s", "v", (4, 5), like.double()) is not a
+    b = workspace.kept("s", "v", (5, 4), like)  # another shape replaces the buffer
+    assert b is not a and b.shape == (5, 4)
+    assert workspace.kept("s", "v", (5, 4), like) is b
+    assert workspace.kept("s", "v", (5, 4), like.double()).dtype == torch.float64
+    assert len([k for k in workspace._KEPT if k[:2] == ("s", "v")]) == 1
     assert workspace.kept(None, "v", (4, 5), like) is not workspace.kept(None, "v", (4, 5), like)
     assert workspace.kept_bytes() > 0
     for i in range(workspace.MAX_KEPT + 5):

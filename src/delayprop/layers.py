@@ -296,8 +296,9 @@ def integrate_tm(
         v, z, line = carry
     wk = layer.rec.weighted_kernel() if layer.rec is not None else None
     if slot is not None and layer.rec is None:  # (the delay line keeps views of z)
-        vs = kept(slot, "lif.v", current.shape, current)
-        zs = kept(slot, "lif.z", current.shape, current)
+        # named by the chunk length too: a sequence may end with a shorter chunk
+        vs = kept(slot, f"lif.v.{current.shape[0]}", current.shape, current)
+        zs = kept(slot, f"lif.z.{current.shape[0]}", current.shape, current)
     else:
         vs = torch.empty_like(current)
         zs = torch.empty_like(current)
