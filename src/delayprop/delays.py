@@ -231,6 +231,20 @@ def _block_spectrum(fr: torch.Tensor, fi: torch.Tensor, sig: torch.Tensor,
     return re, im
 
 
+def kernel_spectrum(wk: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor,
+                                                         torch.Tensor]:
+    """Length-n real DFT of the kernels wk (post, pre, window), as the three (nf, pre, post)
+    factors of the Gauss complex product: Re K, Re K + Im K, Im K - Re K (only the first
+    ``window`` taps are non-zero). Differentiable in wk."""
+    post, pre, window = wk.shape
+    fr, fi, _, _ = dft_matrices(n, wk.dtype, wk.device)
+    nf = fr.shape[0]
+    wk_t = wk.permute(2, 1, 0).reshape(window, pre * post)
+    kr = (fr[:, :window] @ wk_t).view(nf, pre, post)
+    ki = (fi[:, :window] @ wk_t).view(nf, pre, post)
+    return kr, kr + ki, ki - kr
+
+
 def delayed_sum_spectral(x: torch.Tensor, wk: torch.Tensor,
                          history: torch.Tensor | None = None,
                          block: int | None = None) -> torch.Tensor:
@@ -246,11 +260,7 @@ def delayed_sum_spectral(x: torch.Tensor, wk: torch.Tensor,
     nblk = -(-T // c)
     fr, fi, ir, ii = dft_matrices(n, x.dtype, x.device)
     nf = fr.shape[0]
-    # spectrum of the kernel: only its first `window` taps are non-zero
-    wk_t = wk.permute(2, 1, 0).reshape(window, pre * post)
-    kr = (fr[:, :window] @ wk_t).view(nf, pre, post)
-    ki = (fi[:, :window] @ wk_t).view(nf, pre, post)
-    k_dif, k_sum = ki - kr, kr + ki
+    kr, k_sum, k_dif = kernel_spectrum(wk, n)
     outs = []
     for k in range(nblk):
         xr, xi = _block_spectrum(fr, fi, x, history, k * c - lag, n)
@@ -496,12 +506,7 @@ class SpectralStream:
 
     def _kernel_spectrum(self, n: int) -> tuple[torch.Tensor, ...]:
         if n not in self._kspec:
-            fr, fi, _, _ = dft_matrices(n, self.wk.dtype, self.wk.device)
-            nf = fr.shape[0]
-            wk_t = self.wk.permute(2, 1, 0).reshape(self.window, self.pre * self.post)
-            kr = (fr[:, : self.window] @ wk_t).view(nf, self.pre, self.post)
-            ki = (fi[:, : self.window] @ wk_t).view(nf, self.pre, self.post)
-            self._kspec[n] = (kr, ki + kr, ki - kr)
+            self._kspec[n] = kernel_spectrum(self.wk, n)
         return self._kspec[n]
 
     def _workspace(self, c: int, B: int, like: torch.Tensor) -> dict[str, torch.Tensor]:

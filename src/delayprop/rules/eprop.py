@@ -45,9 +45,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from delayprop.delays import (
-    lagged_correlation_tm,
-)
+from delayprop.delays import lagged_correlation_tm
 from delayprop.errors import ConfigError
 from delayprop.layers import (
     DelayedSynapses,
