@@ -168,7 +168,11 @@ def check_config(cfg: dict[str, Any]) -> None:
         raise ConfigError(f"method.name must be one of {METHODS}, got {m['name']!r}")
     if m["loss"] not in LOSSES:
         raise ConfigError(f"method.loss must be one of {LOSSES}, got {m['loss']!r}")
-    if m["name"] != "dcls":
+    if m["name"] == "dcls":
+        from delayprop.baselines.dcls import check_dcls_model
+
+        check_dcls_model(cfg["model"], m["loss"])
+    else:
         known = {f.name for f in fields(NetConfig)}
         unknown = sorted(set(cfg["model"]) - known)
         if unknown:
@@ -397,6 +401,17 @@ class Model:
     def count_parameters(self) -> dict[str, int]:
         return dict(self.net.count_parameters())
 
+    def improves(self, epoch: int, epochs: int, val: "EvalResult", best: dict) -> bool:
+        """Whether epoch ``epoch`` (0-based) becomes the selected model: higher validation
+        accuracy. DCLS follows SNN-delays: no selection before epoch epochs // 4 - 1 (the
+        Gaussian widths are still shrinking), ties go to the lower validation loss."""
+        if self.method != "dcls":
+            return val.accuracy > best["best_val"]
+        if epoch < max(epochs // 4 - 1, 0):
+            return False
+        return (val.accuracy, -val.loss) > (best["best_val"],
+                                            -best.get("best_val_loss", math.inf))
+
 
 # --------------------------------------------------------------------------------------------
 # Data
@@ -597,7 +612,7 @@ def train(
     steps = math.ceil(len(splits.train) / bs)
     opts, scheds, sched_when = model.make_optimizers(steps)
     history: list[dict] = []
-    best = {"best_val": -1.0, "best_epoch": 0}
+    best = {"best_val": -1.0, "best_epoch": 0, "best_val_loss": math.inf}
     start = 0
     wall_before = 0.0
     params = model.count_parameters()
@@ -609,7 +624,8 @@ def train(
             s.load_state_dict(st)
         set_rng_state(ckpt["rng"])
         history = list(ckpt["history"])
-        best = {"best_val": ckpt["best_val"], "best_epoch": ckpt["best_epoch"]}
+        best = {"best_val": ckpt["best_val"], "best_epoch": ckpt["best_epoch"],
+                "best_val_loss": ckpt.get("best_val_loss", math.inf)}
         start = int(ckpt["epoch"])
         wall_before = float(ckpt.get("wall_s", 0.0))
         log.info("resumed at epoch %d from %s", start, run_dir / CHECKPOINT)
@@ -666,8 +682,9 @@ def train(
             "epoch_s": time.time() - t0,
         }
         history.append(row)
-        if val.accuracy > best["best_val"]:
-            best = {"best_val": val.accuracy, "best_epoch": epoch + 1}
+        if model.improves(epoch, epochs, val, best):
+            best = {"best_val": val.accuracy, "best_epoch": epoch + 1,
+                    "best_val_loss": val.loss}
             atomic_torch_save({"config": cfg, "model_config": model.model_cfg,
                                "model": model.net.state_dict(), "epoch": epoch + 1}, run_dir / BEST)
         wall = wall_before + time.time() - t_start
