@@ -248,7 +248,8 @@ class DCLSSynapses(nn.Module):
 
 
 def _lif_tm(current: torch.Tensor, p: LIFParameters) -> torch.Tensor:
-    """Run LIF over time on a time-major current (T, B, N) -> spikes (T, B, N)."""
+    """Run LIF over time on a time-major current (T, B, N) -> spikes (T, B, N) with autograd
+    through :func:`~delayprop.neurons.lif_step` (the plain reference for :class:`FusedLIF`)."""
     v = torch.zeros_like(current[0])
     z = torch.zeros_like(v)
     out = []
@@ -258,6 +259,73 @@ def _lif_tm(current: torch.Tensor, p: LIFParameters) -> torch.Tensor:
         z, v = lif_step(i_t, v, z, p)
         out.append(z)
     return torch.stack(out)
+
+
+class FusedLIF(torch.autograd.Function):
+    r"""The LIF sequence with reset to zero, detached (SNN-delays' neuron), as one autograd node.
+
+    Forward, per step: :math:`v_t = I_t + \alpha v_{t-1} (1 - z_{t-1})`,
+    :math:`z_t = H(v_t - \theta)`, written into preallocated (T, B, N) tensors (three
+    operations per step: a multiply-add, a comparison, the next step's factor), instead of the
+    ~20 forward and backward operations that autograd records around :func:`lif_step`.
+    Backward, with the reset detached as in the forward model:
+    :math:`\bar v_t = \bar z_t \psi(v_t) + \bar v_{t+1} \alpha (1 - z_t)` (one operation per
+    step, the pseudo-derivative :math:`\psi` of all steps at once), and :math:`\bar I_t = \bar v_t`.
+    """
+
+    @staticmethod
+    def forward(ctx, current: torch.Tensor, alpha: float, theta: float,
+                surrogate) -> torch.Tensor:  # type: ignore[override]
+        T = current.shape[0]
+        v_all = torch.empty_like(current)
+        fired = torch.empty(current.shape, dtype=torch.bool, device=current.device)
+        a, zero = current.new_tensor(alpha), current.new_zeros(())
+        keep = torch.full_like(current[0], alpha)  # alpha (1 - z) of the previous step
+        v = torch.zeros_like(current[0])
+        for t in range(T):
+            v = torch.addcmul(current[t], v, keep, out=v_all[t])
+            torch.ge(v, theta, out=fired[t])
+            keep = torch.where(fired[t], zero, a)
+        ctx.save_for_backward(v_all, fired)
+        ctx.alpha, ctx.theta, ctx.surrogate = alpha, theta, surrogate
+        return fired.to(current.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_z: torch.Tensor):  # type: ignore[override]
+        v_all, fired = ctx.saved_tensors
+        direct = grad_z * ctx.surrogate.derivative(v_all, ctx.theta)
+        keep = torch.where(fired, v_all.new_zeros(()), v_all.new_tensor(ctx.alpha))  # dv'/dv
+        grad_v = torch.empty_like(direct)
+        grad_v[-1] = direct[-1]
+        for t in range(v_all.shape[0] - 2, -1, -1):
+            torch.addcmul(direct[t], grad_v[t + 1], keep[t], out=grad_v[t])
+        return grad_v, None, None, None
+
+
+_LEAK_CACHE: dict[tuple, torch.Tensor] = {}
+
+
+def _leak_matrix(T: int, decay: float, like: torch.Tensor) -> torch.Tensor:
+    """M (T, T), M[t, s] = decay^(t - s) for s <= t else 0 (float64 powers, cached; entries
+    below the dtype's smallest normal number are 0)."""
+    key = (T, float(decay), like.dtype, str(like.device))
+    if key not in _LEAK_CACHE:
+        t = torch.arange(T, dtype=torch.float64)
+        diff = t[:, None] - t[None, :]
+        m = torch.where(diff >= 0, float(decay) ** diff.clamp(min=0), torch.zeros(()))
+        m[m < torch.finfo(like.dtype).tiny] = 0.0  # no subnormals (slow on CPUs)
+        if len(_LEAK_CACHE) > 32:
+            _LEAK_CACHE.clear()
+        _LEAK_CACHE[key] = m.to(dtype=like.dtype, device=like.device)
+    return _LEAK_CACHE[key]
+
+
+def lif_sequence_tm(current: torch.Tensor, p: LIFParameters) -> torch.Tensor:
+    """Spikes (T, B, N) of a time-major current: :class:`FusedLIF` for a detached reset to
+    zero (the DCLS neuron), else the autograd loop :func:`_lif_tm`."""
+    if p.reset == "zero" and p.detach_reset:
+        return FusedLIF.apply(current.contiguous(), p.alpha, p.theta, p.surrogate)
+    return _lif_tm(current, p)
 
 
 def _lif_sequence(current: torch.Tensor, p: LIFParameters) -> torch.Tensor:
@@ -321,13 +389,13 @@ class DCLSNet(nn.Module):
             T, B, N = current.shape
             # BatchNorm over (batch, time) per neuron, as BatchNorm1d on (B, N, T)
             current = norm(current.reshape(T * B, N)).view(T, B, N)
-            h = self._dropout(_lif_tm(current, self.lif))
+            h = self._dropout(lif_sequence_tm(current, self.lif))
         current = self.synapses[-1].currents_tm(h)
-        y, out = torch.zeros_like(current[0]), []
-        for i_t in current.unbind(0):
-            y = torch.add(i_t, y, alpha=self.decay)
-            out.append(y)
-        return torch.stack(out).transpose(0, 1)
+        T, B, C = current.shape
+        # the leaky readout y[t] = decay y[t-1] + I[t] is linear: one product with the
+        # (T, T) lower-triangular matrix decay^(t - s) instead of a loop over time
+        y = torch.mm(_leak_matrix(T, self.decay, current), current.reshape(T, B * C))
+        return y.view(T, B, C).transpose(0, 1)
 
     def count_parameters(self) -> dict[str, int]:
         """{'weights': synaptic weights + BatchNorm affine, 'delays': positions, 'total'}."""

@@ -339,6 +339,12 @@ def load_dataset(
     ddir = resolve_data_dir(data_dir)
     path = find_file(name, split, ddir)
     if path is None:
+        from .packed import load_packed, packed_name
+
+        packed = ddir / packed_name(name, split, dt, max_time, channels, binary)
+        if packed.is_file():  # made by `delayprop data pack`
+            return _pad_classes(name, load_packed(packed, dt, max_time, channels, binary))
+    if path is None:
         if not download:
             raise DataError(
                 f"{ddir}: no {name}_{split}.h5, .h5.gz or .h5.zip here; run "
@@ -354,6 +360,11 @@ def load_dataset(
             cache = False
     ds = load_file(path, dt, max_time, channels, binary, cache_dir, progress,
                    cache=cache, rebuild=rebuild)
+    return _pad_classes(name, ds)
+
+
+def _pad_classes(name: str, ds: SpikeTensorDataset) -> SpikeTensorDataset:
+    """A split of a known dataset has all its classes even if some have no sample here."""
     if name in NUM_CLASSES and ds.num_classes < NUM_CLASSES[name]:
         ds.num_classes = NUM_CLASSES[name]
         ds.class_names = ds.class_names + [
