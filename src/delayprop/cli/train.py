@@ -61,23 +61,28 @@ def _parse_bool(text: str) -> bool:
 def add_config_flags(parser: argparse.ArgumentParser, sections: tuple[str, ...] | None = None
                      ) -> None:
     """Add one flag per configuration option (defaults None = 'not given')."""
+    from delayprop.cli.helptext import metavar, option_docs, option_help
+
     groups = {s: parser.add_argument_group(f"[{s}] options") for s in
               ("model", "method", "train", "data")}
+    docs = option_docs()
     for sec, key, default in _options():
         if sections is not None and sec not in sections:
             continue
         g, dest = groups[sec], f"cfg__{sec}__{key}"
         flag = "--" + _flag(sec, key)
+        kw: dict[str, Any] = dict(dest=dest, default=None,
+                                  help=option_help(sec, key, default, docs))
         if isinstance(default, bool):
-            g.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None)
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif isinstance(default, tuple):
-            g.add_argument(flag, dest=dest, type=int, nargs="+", default=None, metavar="N")
+            g.add_argument(flag, type=int, nargs="+", metavar="N", **kw)
         elif isinstance(default, int):
-            g.add_argument(flag, dest=dest, type=int, default=None, metavar="INT")
+            g.add_argument(flag, type=int, metavar="INT", **kw)
         elif isinstance(default, float) or default is None:
-            g.add_argument(flag, dest=dest, type=float, default=None, metavar="X")
+            g.add_argument(flag, type=float, metavar="X", **kw)
         else:
-            g.add_argument(flag, dest=dest, type=str, default=None, metavar="STR")
+            g.add_argument(flag, type=str, metavar=metavar(sec, key, "STR"), **kw)
     parser.add_argument("--set", dest="cfg_set", action="append", default=[],
                         metavar="SECTION.KEY=VALUE",
                         help="set any option, the value in TOML syntax (repeatable)")
@@ -172,14 +177,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train one configuration",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", "-c", metavar="FILE.toml", help="configuration file")
+    p.add_argument("--config", "-c", metavar="FILE.toml",
+                   help="configuration file ([model], [method], [train], [data] sections); "
+                   "flags override it")
     p.add_argument("--run-dir", metavar="DIR", help="run directory (default runs/<name>)")
-    p.add_argument("--name", help="run name (default: the config file's name)")
+    p.add_argument("--name", help="run name (default: the config file's name, else the "
+                   "dataset's)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --run-dir from its last checkpoint")
     p.add_argument("--no-plots", action="store_true", help="skip the figures at the end")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bars (or progress lines)")
     p.add_argument("--print-config", action="store_true",
-                   help="print the resolved configuration and exit")
+                   help="print the resolved configuration (the [model] section complete, "
+                   "n_in/n_out from the data) and exit")
     add_config_flags(p)
     p.set_defaults(func=_run)
