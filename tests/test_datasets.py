@@ -270,3 +270,11 @@ def test_training_log_names_dropped_spikes_and_validation_speakers(tmp_path, dig
     rc, _, err = run(capsys, "train", "--dataset", "h5", "--data-dir", digits, *FAST,
                      "--run-dir", tmp_path / "r2", "-q")
     assert "stratified by class" in (tmp_path / "r2" / "train.log").read_text()
+
+
+def test_data_commands_print_no_carriage_returns_when_redirected(tmp_path, digits, capsys):
+    for argv in (["data", "prepare", digits / "shd_train.h5", "--rebuild"],
+                 ["data", "info", digits / "shd_test.h5"]):
+        rc, out, err = run(capsys, *argv)
+        assert rc == 0 and "\r" not in out + err
+    assert "parsed and binned" in out + err or "samples 30" in out
