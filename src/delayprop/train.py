@@ -7,9 +7,13 @@ A run is described by one nested configuration (TOML file + command-line overrid
   ``reg_rate``, ``target_rate``;
 * ``[train]``  epochs, batch_size, optimizer, lr, delay_lr, weight_decay, lr_schedule, the
   Gaussian width schedule (sigma0 -> sigma1), seed, device, threads;
-* ``[data]``   dataset, data_dir, dt, max_time, channels, binary, val_fraction, by_speaker,
-  split_seed, train_subset; augmentation of the training batches (:class:`delayprop.data.
-  Augment`): channel_shift, time_jitter, time_shift.
+* ``[data]``   dataset (shd, ssc, h5, timing or a path: :mod:`delayprop.data.registry`),
+  data_dir, download, dt, max_time, channels, binary, val_fraction, by_speaker, split_seed,
+  train_subset; augmentation of the training batches (:class:`delayprop.data.Augment`):
+  channel_shift, time_jitter, time_shift.
+
+:data:`OPTION_DOCS` says what each [method], [train] and [data] option means (``delayprop train
+--help`` shows it).
 
 One epoch: for every batch (order drawn from ``seed * 100003 + epoch``) compute the updates
 (:func:`~delayprop.rules.eprop_gradients` or :func:`~delayprop.rules.bptt_gradients`, both
