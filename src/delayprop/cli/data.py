@@ -120,6 +120,14 @@ def _sources(args) -> List[Tuple[str, Path, str, str]]:
     return [(path.name, path, "", "")]
 
 
+def _bars(args) -> bool:
+    """Progress bars for reading and binning: on a terminal only (redirected output gets the
+    summary lines, not carriage-return frames); downloads report as lines there."""
+    from delayprop.progress import is_terminal
+
+    return not args.no_progress and is_terminal()
+
+
 def cmd_download(args) -> int:
     from delayprop.data.remote import download
 
@@ -183,7 +191,7 @@ def cmd_info(args) -> int:
     from delayprop.data.shd import file_stats
 
     for _label, path, _name, _split in _sources(args):
-        stats = file_stats(path, progress=not args.no_progress)
+        stats = file_stats(path, progress=_bars(args))
         print(describe(stats))
     return 0
 
@@ -191,7 +199,7 @@ def cmd_info(args) -> int:
 def cmd_prepare(args) -> int:
     from delayprop.data.shd import load_dataset, load_file
 
-    progress = not args.no_progress
+    progress = _bars(args)
     t_all = time.perf_counter()
     for label, path, name, split in _sources(args):
         t0 = time.perf_counter()
