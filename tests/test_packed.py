@@ -42,7 +42,7 @@ def test_pack_cli_round_trip_and_loading_without_raw_files(tmp_path):
         assert a.num_classes == b.num_classes == 20  # SHD keeps its 20 classes
         assert a.dropped_spikes == b.dropped_spikes > 0  # spikes past 0.4 s
     # other settings than the packed ones: not silently used
-    with pytest.raises(DataError, match="no shd_train"):
+    with pytest.raises(DataError, match="other settings than dt10ms-T50-C140"):
         load_dataset("shd", "train", data_dir=out, dt=0.01, max_time=0.5, channels=140)
 
 
@@ -63,3 +63,15 @@ def test_damaged_or_mismatched_packed_file_is_an_error(tmp_path):
     path.write_bytes(b"not a zip file")
     with pytest.raises(DataError, match="not a readable packed dataset"):
         load_packed(path)
+
+
+def test_training_runs_from_packed_files_without_downloading(tmp_path):
+    raw = _raw(tmp_path, n=24)
+    out = tmp_path / "packed"
+    assert main(["data", "pack", "shd", "--data-dir", str(raw), "--out", str(out),
+                 "--max-time", "0.4", "--no-progress"]) == 0
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "shd", "--data-dir", str(out), "--max-time", "0.4",
+                 "--n-hidden", "4", "--epochs", "1", "--val-fraction", "0.25",
+                 "--run-dir", str(run), "--quiet", "--no-plots", "--no-download"]) == 0
+    assert (run / "final.json").exists()

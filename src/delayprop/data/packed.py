@@ -42,6 +42,11 @@ def packed_name(name: str, split: str, dt: float, max_time: float, channels: int
     return f"{name}_{split}-{pack_tag(dt, max_time, channels, binary)}.npz"
 
 
+def packed_files(name: str, split: str, data_dir: PathLike) -> list[Path]:
+    """The packed files of one split in ``data_dir`` (any settings), sorted."""
+    return sorted(Path(data_dir).glob(f"{name}_{split}-*.npz"))
+
+
 def _digest(x: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
 

@@ -288,7 +288,11 @@ def ensure_files(name: str, data_dir: Any, splits: List[str], download: bool,
     from .shd import find_file
 
     ddir = resolve_data_dir(data_dir)
-    missing = [s for s in splits if find_file(name, s, ddir) is None]
+    from .packed import packed_files
+
+    # packed splits (`delayprop data pack`) count as present; load_dataset checks their settings
+    missing = [s for s in splits
+               if find_file(name, s, ddir) is None and not packed_files(name, s, ddir)]
     if not missing:
         return
     files = ", ".join(file_name(name, s) for s in missing)

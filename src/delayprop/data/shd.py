@@ -339,11 +339,18 @@ def load_dataset(
     ddir = resolve_data_dir(data_dir)
     path = find_file(name, split, ddir)
     if path is None:
-        from .packed import load_packed, packed_name
+        from .packed import load_packed, packed_files, packed_name
 
         packed = ddir / packed_name(name, split, dt, max_time, channels, binary)
         if packed.is_file():  # made by `delayprop data pack`
             return _pad_classes(name, load_packed(packed, dt, max_time, channels, binary))
+        others = packed_files(name, split, ddir)
+        if others:
+            raise DataError(
+                f"{ddir}: no {name}_{split}.h5 here, and its packed files "
+                f"({', '.join(p.name for p in others)}) were made with other settings than "
+                f"{packed.name[len(name) + len(split) + 2:-4]}; pack it again with these"
+            )
     if path is None:
         if not download:
             raise DataError(
