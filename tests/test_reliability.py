@@ -360,6 +360,29 @@ def test_a_stray_training_label_is_an_error_not_a_26_class_model(tmp_path, tiny,
     assert rc == 2 and "shd_train.h5: sample 7: label 25 out of range for shd" in error_line(err)
 
 
+def test_stray_labels_in_own_h5_files_are_reported_before_training(tmp_path, tiny, capsys,
+                                                                   monkeypatch):
+    # --dataset h5 takes its classes from the files, so a stray label adds classes: a warning
+    # naming the file and sample, before the first epoch
+    monkeypatch.setenv("DELAYPROP_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(2)
+    d = tmp_path / "own"
+    labels = np.arange(40) % 3
+    labels[7] = 9
+    write_shd_file(d / "own_train.h5", *_spikes(40, rng), labels)  # no extra/keys
+    test_labels = np.arange(20) % 3
+    test_labels[4] = 12
+    write_shd_file(d / "own_test.h5", *_spikes(20, rng), test_labels)
+    rc, _, err = cli(capsys, *train_args(tiny, d, tmp_path / "run", "--dataset", "h5",
+                                         "--epochs", "1"))
+    assert rc == 0
+    first_epoch = err.index("epoch 1/1")
+    holes = err.index("own_train.h5: classes 3, 4, 5, 6, 7, 8 have no training samples, but "
+                      "label 9 does")
+    unseen = err.index("own_test.h5: sample 4: label 12 has no training sample")
+    assert holes < first_epoch and unseen < first_epoch
+
+
 def test_split_labels_api(capsys):
     cfg = toy_config()
     bad_test = toy_dataset(n=30, seed=1)
@@ -520,7 +543,3 @@ def test_devices_and_eval_without_best(tmp_path, data_dir, tiny, capsys):
     assert rc == 0 and "has no best.pt; evaluating checkpoint.pt" in err
     assert "checkpoint.pt (epoch 2)" in out
 
-
-def test_dcls_unknown_model_option_is_a_config_error():
-    with pytest.raises(ConfigError, match="for method dcls: weight_scale"):
-        resolve_config({"model": {"weight_scale": 2.0}, "method": {"name": "dcls"}})

@@ -234,7 +234,10 @@ class DirLock:
 
     Creates the directory. A second holder, in this or another process, gets a ConfigError at
     once (no waiting). The kernel drops the lock when its process ends, however it ends, so a
-    killed run never leaves a stale lock; the ``.lock`` file itself stays.
+    killed run never leaves a stale lock (only an unlocked ``.lock`` file, taken over by the
+    next holder). On release the ``.lock`` file is removed, and the directory too if this lock
+    created it and nothing else was written there (a failed start leaves no directory, nor the
+    parents it had to create).
     """
 
     NAME = ".lock"
@@ -243,24 +246,41 @@ class DirLock:
         self.folder = Path(folder)
         self.what = what
         self.fd: Optional[int] = None
+        self.created: list[Path] = []  # folders this lock made, innermost first
 
     def acquire(self) -> "DirLock":
         path = self.folder / self.NAME
         try:
+            self.created = [p for p in [self.folder, *self.folder.parents] if not p.exists()]
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise WriteError(f"{self.folder}: cannot create or write the {self.what} "
                              f"({_short(exc)})") from None
-        if not lock_fd(fd, blocking=False):
+        for _ in range(100):
             try:
-                holder = os.read(fd, 200).decode("utf-8", "replace").strip()
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                self._remove_dir()
+                raise WriteError(f"{self.folder}: cannot create or write the {self.what} "
+                                 f"({_short(exc)})") from None
+            if not lock_fd(fd, blocking=False):
+                try:
+                    holder = os.read(fd, 200).decode("utf-8", "replace").strip()
+                except OSError:
+                    holder = ""
+                os.close(fd)
+                raise ConfigError(f"{self.folder}: the {self.what} is in use by another process"
+                                  f"{' (' + holder + ')' if holder else ''}; wait for it to end "
+                                  "or choose another directory")
+            try:  # a holder that was releasing may have removed the file we locked: retry
+                same = os.path.samestat(os.fstat(fd), os.stat(path))
             except OSError:
-                holder = ""
+                same = False
+            if same:
+                break
             os.close(fd)
-            raise ConfigError(f"{self.folder}: the {self.what} is in use by another process"
-                              f"{' (' + holder + ')' if holder else ''}; wait for it to end "
-                              "or choose another directory")
+        else:  # pragma: no cover
+            raise ConfigError(f"{self.folder}: could not lock the {self.what}")
         try:
             os.ftruncate(fd, 0)
             os.write(fd, f"pid {os.getpid()}, since {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
@@ -270,10 +290,21 @@ class DirLock:
         self.fd = fd
         return self
 
+    def _remove_dir(self) -> None:
+        for p in self.created:
+            try:
+                p.rmdir()  # only if empty
+            except OSError:
+                break
+
     def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing drops the flock
-            self.fd = None
+        if self.fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.folder / self.NAME)  # still locked: nobody else holds this file
+        self._remove_dir()
+        os.close(self.fd)  # closing drops the flock
+        self.fd = None
 
     def __enter__(self) -> "DirLock":
         return self.acquire()

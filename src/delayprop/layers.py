@@ -322,7 +322,35 @@ def integrate_tm(
 
 @dataclass
 class NetConfig:
-    """Everything that defines a :class:`DelayNet` (also what checkpoints store)."""
+    """Everything that defines a :class:`DelayNet` (also what checkpoints store).
+
+    Attributes:
+        n_in: input channels
+        n_hidden: hidden layer sizes, one number of neurons per layer
+        n_out: readout units, one per class (more are allowed)
+        recurrent: recurrent connections within each hidden layer
+        synaptic_delays: learn one delay D_ji per synapse
+        axonal_delays: learn one delay D_i per presynaptic neuron
+        recurrent_delays: learn one delay per recurrent synapse (with recurrent)
+        max_delay: largest delay of each kind, in time steps; delays stay in [0, max_delay]
+        delay_mode: forward pass: hard (spikes shifted by the rounded delay) or smooth
+            (Gaussian kernel of width sigma)
+        sigma: width of the Gaussian delay kernel and of the delay surrogate, in steps
+        delay_init: initial delays: uniform in [0, max_delay], or zero
+        tau_m: membrane time constant, in ms (alpha = exp(-dt / tau_m))
+        dt: neuron time step, in ms
+        theta: firing threshold
+        reset: after a spike: subtract theta, or reset to zero
+        detach_reset: no gradient through the reset (what e-prop assumes)
+        surrogate: pseudo-derivative of the spike function
+        surrogate_scale: scale of the surrogate (triangle 0.3, atan 5, fast_sigmoid 25 if
+            not given)
+        kappa: readout leak per step, in [0, 1) (0: no memory)
+        readout_bias: learn a bias per readout unit
+        weight_scale: initial input weights ~ N(0, weight_scale^2 / n_pre)
+        rec_weight_scale: initial recurrent weights ~ N(0, rec_weight_scale^2 / n)
+        seed: seed of the initial weights, delays and random feedback
+    """
 
     n_in: int = 140
     n_hidden: tuple[int, ...] = (128,)

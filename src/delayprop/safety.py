@@ -180,6 +180,21 @@ def warn_label_holes(ds: Any, role: str = "training") -> None:
              f"label {int(y.max())} does (a stray label?)")
 
 
+def warn_unseen_test_labels(train: Any, test: Any) -> None:
+    """Warn about test labels no training sample has (a stray label? With classes taken from
+    the files, it also adds a class)."""
+    y_tr = torch.as_tensor(train.y).long()
+    y_te = torch.as_tensor(test.y).long()
+    if not y_te.numel():
+        return
+    seen = torch.isin(y_te, y_tr.unique())
+    if not bool(seen.all()):
+        i = int((~seen).to(torch.uint8).argmax())
+        n = int((~seen).sum())
+        warn(f"{getattr(test, 'source', 'test')}: sample {i}: label {int(y_te[i])} has no "
+             f"training sample ({n} test sample(s) with such labels; a stray label?)")
+
+
 def check_splits(splits: Any) -> None:
     """Before training: every split's labels lie within the training data's classes, the
     splits have time steps and the same channels."""

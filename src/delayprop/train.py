@@ -7,9 +7,13 @@ A run is described by one nested configuration (TOML file + command-line overrid
   ``reg_rate``, ``target_rate``;
 * ``[train]``  epochs, batch_size, optimizer, lr, delay_lr, weight_decay, lr_schedule, the
   Gaussian width schedule (sigma0 -> sigma1), seed, device, threads;
-* ``[data]``   dataset, data_dir, dt, max_time, channels, binary, val_fraction, by_speaker,
-  split_seed, train_subset; augmentation of the training batches (:class:`delayprop.data.
-  Augment`): channel_shift, time_jitter, time_shift.
+* ``[data]``   dataset (shd, ssc, h5, timing or a path: :mod:`delayprop.data.registry`),
+  data_dir, download, dt, max_time, channels, binary, val_fraction, by_speaker, split_seed,
+  train_subset; augmentation of the training batches (:class:`delayprop.data.Augment`):
+  channel_shift, time_jitter, time_shift.
+
+:data:`OPTION_DOCS` says what each [method], [train] and [data] option means (``delayprop train
+--help`` shows it).
 
 One epoch: for every batch (order drawn from ``seed * 100003 + epoch``) compute the updates
 (:func:`~delayprop.rules.eprop_gradients` or :func:`~delayprop.rules.bptt_gradients`, both
@@ -40,7 +44,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -111,6 +115,55 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "channel_shift": 0,  # +-k input channels per sample
         "time_jitter": 0.0,  # per-spike Gaussian jitter, in steps
         "time_shift": 0,  # +-k steps per sample
+        "download": True,  # shd/ssc: fetch missing files (md5-checked)
+    },
+}
+
+#: What each [method], [train] and [data] option means, with its unit; ``delayprop train
+#: --help`` shows these (the [model] options are documented in NetConfig's docstring).
+OPTION_DOCS: dict[str, dict[str, str]] = {
+    "method": {
+        "name": "learning rule: e-prop, BPTT or the DCLS baseline",
+        "loss": "sum: cross-entropy at every step; mean: of the time-averaged output",
+        "feedback": "e-prop learning-signal weights: symmetric (W_out^T) or fixed random",
+        "reg_rate": "firing-rate regularisation strength (0: off)",
+        "target_rate": "target firing rate of the regularisation, spikes per step",
+    },
+    "train": {
+        "epochs": "passes over the training split",
+        "batch_size": "samples per update",
+        "optimizer": "optimiser (SGD with momentum 0.9)",
+        "lr": "learning rate of the weights",
+        "delay_lr": "learning rate of the delays, in steps per unit update",
+        "weight_decay": "weight decay of the weights (not the delays)",
+        "lr_schedule": "cosine: decay the learning rates over the epochs; none: constant",
+        "sigma0": "Gaussian delay width at the first epoch, in steps (0: keep model.sigma)",
+        "sigma1": "Gaussian delay width at the end of the decay, in steps",
+        "sigma_decay_fraction": "fraction of the epochs over which sigma0 decays to sigma1",
+        "seed": "seed of the batch order and of Python/NumPy/torch",
+        "device": "torch device (cpu, cuda, cuda:1, ...)",
+        "threads": "torch CPU threads (0: torch's default)",
+        "eval_batch_size": "samples per batch when evaluating",
+    },
+    "data": {
+        "dataset": "shd, ssc, h5 (SHD-format files in --data-dir, classes from the files), "
+                   "timing (built-in synthetic task, no files; brings its own model and train "
+                   "defaults, see --print-config) or the path of an SHD-format "
+                   "training file",
+        "data_dir": "folder of the data files (shd, ssc, h5)",
+        "dt": "time step of the binned input, in seconds",
+        "max_time": "input duration, in seconds; later spikes are dropped (and counted)",
+        "channels": "input channels: SHD's 700 summed in groups (must divide 700); timing: "
+                    "A, B and channels - 2 noise channels",
+        "binary": "clip spike counts per step and channel to 1",
+        "val_fraction": "share of the training file held out for validation",
+        "by_speaker": "hold out whole speakers for validation (needs speaker ids)",
+        "split_seed": "seed of the validation split (and of train_subset)",
+        "train_subset": "train on this many samples of the training split (0: all)",
+        "channel_shift": "augmentation: shift each sample by up to +-k channels",
+        "time_jitter": "augmentation: per-spike Gaussian jitter, std in steps",
+        "time_shift": "augmentation: shift each sample by up to +-k steps",
+        "download": "shd/ssc: download missing files (md5-checked)",
     },
 }
 
@@ -149,7 +202,7 @@ def resolve_config(
     """Defaults <- file <- overrides, checked. Returns a new nested dict (JSON-serialisable)."""
     cfg: dict[str, Any] = copy.deepcopy(DEFAULTS)
     cfg["name"] = ""
-    for src in (raw or {}), (overrides or {}):
+    for src in _dataset_preset(raw or {}, overrides or {}), (raw or {}), (overrides or {}):
         for sec, values in src.items():
             if sec == "name":
                 if values:
@@ -169,6 +222,20 @@ def resolve_config(
     return cfg
 
 
+def _dataset_preset(*sources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The defaults of the dataset the sources name (e.g. ``timing``'s small network)."""
+    from delayprop.data.registry import preset
+
+    dataset, method = DEFAULTS["data"]["dataset"], DEFAULTS["method"]["name"]
+    for src in sources:
+        d, m = src.get("data"), src.get("method")
+        if isinstance(d, dict) and d.get("dataset") is not None:
+            dataset = d["dataset"]
+        if isinstance(m, dict) and m.get("name") is not None:
+            method = m["name"]
+    return preset(dataset, method)
+
+
 def check_config(cfg: dict[str, Any]) -> None:
     """Raise ConfigError on an invalid resolved configuration."""
     m, t, d = cfg["method"], cfg["train"], cfg["data"]
@@ -176,18 +243,16 @@ def check_config(cfg: dict[str, Any]) -> None:
         raise ConfigError(f"method.name must be one of {METHODS}, got {m['name']!r}")
     if m["loss"] not in LOSSES:
         raise ConfigError(f"method.loss must be one of {LOSSES}, got {m['loss']!r}")
-    if m["name"] != "dcls":
+    if m["name"] == "dcls":
+        from delayprop.baselines.dcls import check_dcls_model
+
+        check_dcls_model(cfg["model"], m["loss"])
+    else:
         known = {f.name for f in fields(NetConfig)}
         unknown = sorted(set(cfg["model"]) - known)
         if unknown:
             raise ConfigError(f"unknown model option(s): {', '.join(unknown)}")
         NetConfig.from_dict(cfg["model"])  # validates
-    else:
-        from delayprop.baselines.dcls import DCLSConfig
-
-        unknown = sorted(set(cfg["model"]) - {f.name for f in fields(DCLSConfig)})
-        if unknown:
-            raise ConfigError(f"unknown model option(s) for method dcls: {', '.join(unknown)}")
     for k in ("epochs", "batch_size", "eval_batch_size"):
         if not isinstance(t[k], int) or isinstance(t[k], bool) or t[k] < 1:
             raise ConfigError(f"train.{k} must be a positive integer, got {t[k]!r}")
@@ -207,6 +272,9 @@ def check_config(cfg: dict[str, Any]) -> None:
     if d["train_subset"] < 0:
         raise ConfigError("data.train_subset must be >= 0")
     augment_of(d)  # validates the augmentation options
+    from delayprop.data.registry import check_data_config
+
+    check_data_config(d)
 
 
 def augment_of(d: dict[str, Any]) -> Augment | None:
@@ -223,7 +291,7 @@ def augment_of(d: dict[str, Any]) -> Augment | None:
 
 # options that do not change the results (where and how fast a run computes)
 RUNTIME_OPTIONS = {("train", "threads"), ("train", "device"), ("train", "eval_batch_size"),
-                   ("data", "data_dir")}
+                   ("data", "data_dir"), ("data", "download")}
 
 
 def config_difference(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -284,6 +352,25 @@ def _logger(run_dir: Path) -> logging.Logger:
 # Models and their update rules
 
 
+def fit_model_config(cfg: dict[str, Any], n_in: int, n_classes: int | None) -> dict[str, Any]:
+    """``cfg['model']`` with ``n_in``, ``n_out`` (and ``dt``, ms) taken from the data where not
+    given; ConfigError if the given ones do not fit the data (``n_classes`` None: unknown)."""
+    model_cfg = dict(cfg["model"])
+    model_cfg.setdefault("n_in", n_in)
+    if n_classes is not None:
+        model_cfg.setdefault("n_out", n_classes)
+    if cfg["method"]["name"] != "dcls":  # the neuron time step follows the data's bin width
+        model_cfg.setdefault("dt", float(cfg["data"]["dt"]) * 1000.0)
+    if model_cfg["n_in"] != n_in:
+        raise ConfigError(f"model.n_in={model_cfg['n_in']} but the data has {n_in} channels")
+    if n_classes is not None and model_cfg["n_out"] < n_classes:
+        from delayprop.data.registry import class_hint
+
+        raise ConfigError(f"model.n_out={model_cfg['n_out']} but the data has {n_classes} "
+                          f"classes ({class_hint(cfg['data']['dataset'])})")
+    return model_cfg
+
+
 class Model:
     """A network with its learning rule: ``update(x, y) -> (loss, y_out)`` fills ``.grad`` (or
     steps) for one batch; ``output(x)`` is the evaluation forward; ``predict(y)`` the labels."""
@@ -292,16 +379,7 @@ class Model:
         self.cfg = cfg
         self.method = cfg["method"]["name"]
         self.loss = cfg["method"]["loss"]
-        model_cfg = dict(cfg["model"])
-        model_cfg.setdefault("n_in", n_in)
-        model_cfg.setdefault("n_out", n_out)
-        if self.method != "dcls":  # the neuron time step follows the data's bin width
-            model_cfg.setdefault("dt", float(cfg["data"]["dt"]) * 1000.0)
-        if model_cfg["n_in"] != n_in:
-            raise ConfigError(f"model.n_in={model_cfg['n_in']} but the data has {n_in} channels")
-        if model_cfg["n_out"] < n_out:
-            raise ConfigError(f"model.n_out={model_cfg['n_out']} but the data has {n_out} classes")
-        self.model_cfg = model_cfg
+        self.model_cfg = model_cfg = fit_model_config(cfg, n_in, n_out)
         if self.method == "dcls":
             from delayprop.baselines.dcls import DCLSConfig, DCLSNet
 
@@ -411,6 +489,17 @@ class Model:
     def count_parameters(self) -> dict[str, int]:
         return dict(self.net.count_parameters())
 
+    def improves(self, epoch: int, epochs: int, val: "EvalResult", best: dict) -> bool:
+        """Whether epoch ``epoch`` (0-based) becomes the selected model: higher validation
+        accuracy. DCLS follows SNN-delays: no selection before epoch epochs // 4 - 1 (the
+        Gaussian widths are still shrinking), ties go to the lower validation loss."""
+        if self.method != "dcls":
+            return val.accuracy > best["best_val"]
+        if epoch < max(epochs // 4 - 1, 0):
+            return False
+        return (val.accuracy, -val.loss) > (best["best_val"],
+                                            -best.get("best_val_loss", math.inf))
+
 
 # --------------------------------------------------------------------------------------------
 # Data
@@ -423,18 +512,18 @@ class Splits:
     test: Any | None
     num_classes: int
     class_names: list[str]
+    notes: list[str] = field(default_factory=list)  # for the log: files, dropped spikes, split
 
 
 def load_splits(cfg: dict[str, Any], progress: bool = True, need_test: bool = True) -> Splits:
-    """Load the dataset of ``cfg['data']`` and hold out the validation split from train."""
-    from delayprop.data import load_dataset
+    """Load the dataset of ``cfg['data']`` (:mod:`delayprop.data.registry`) and hold out the
+    validation split from train."""
+    from delayprop.data.registry import load_data
 
-    d = cfg["data"]
-    kw = dict(data_dir=d["data_dir"] or None, dt=d["dt"], max_time=d["max_time"],
-              channels=d["channels"], binary=d["binary"], progress=progress)
-    train = load_dataset(d["dataset"], "train", **kw)
-    test = load_dataset(d["dataset"], "test", **kw) if need_test else None
-    return split_datasets(cfg, train, test)
+    data = load_data(cfg["data"], need_test=need_test, progress=progress)
+    splits = split_datasets(cfg, data.train, data.test)
+    splits.notes[:0] = data.notes
+    return splits
 
 
 def split_datasets(cfg: dict[str, Any], train: Any, test: Any | None) -> Splits:
@@ -446,6 +535,7 @@ def split_datasets(cfg: dict[str, Any], train: Any, test: Any | None) -> Splits:
     safety.warn_label_holes(train)
     if test is not None:  # before training, not after it
         safety.check_labels(test, int(train.num_classes), "test", file_level=True)
+        safety.warn_unseen_test_labels(train, test)
     tr_idx, va_idx = train_val_split(train.y, train.speaker, d["val_fraction"],
                                      seed=d["split_seed"], by_speaker=d["by_speaker"])
     if len(va_idx) == 0 or len(tr_idx) == 0:
@@ -455,7 +545,20 @@ def split_datasets(cfg: dict[str, Any], train: Any, test: Any | None) -> Splits:
         tr_idx = tr_idx[torch.randperm(len(tr_idx), generator=g)[: d["train_subset"]]].sort()[0]
     n_cls = int(train.num_classes)
     names = list(getattr(train, "class_names", [str(i) for i in range(n_cls)]))
-    return Splits(train.subset(tr_idx), train.subset(va_idx), test, n_cls, names)
+    return Splits(train.subset(tr_idx), train.subset(va_idx), test, n_cls, names,
+                  [_split_note(d, train, tr_idx, va_idx)])
+
+
+def _split_note(d: dict[str, Any], train: Any, tr_idx: Any, va_idx: Any) -> str:
+    """Which samples the validation split holds, in words (for the log)."""
+    if d["by_speaker"]:
+        held = sorted(int(s) for s in train.speaker[va_idx].unique())
+        kept = sorted(int(s) for s in train.speaker[tr_idx].unique())
+        return (f"validation: speaker{'s' if len(held) > 1 else ''} "
+                f"{', '.join(map(str, held))} held out ({len(va_idx)} samples); training "
+                f"speakers {', '.join(map(str, kept))} ({len(tr_idx)} samples)")
+    return (f"validation: {len(va_idx)} samples ({100 * d['val_fraction']:g}% of the training "
+            f"file, stratified by class, split_seed {d['split_seed']}); training: {len(tr_idx)}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -489,6 +592,8 @@ def evaluate(model: Model, ds: Any, batch_size: int = 512, device: str = "cpu") 
     """Accuracy and mean loss of ``model`` on dataset ``ds`` (evaluation mode, no autograd)."""
     from delayprop.data import batches
 
+    if ds is None:
+        raise DataError("no data to evaluate on (this dataset has no test file)")
     model.eval_mode()
     preds, targets, total, n = [], [], 0.0, 0
     with torch.no_grad():
@@ -558,6 +663,14 @@ def _write_metrics(run_dir: Path, history: list[dict]) -> None:
     atomic_write_text(run_dir / METRICS, "".join(json.dumps(h) + "\n" for h in history))
 
 
+def _log_notes(log: logging.Logger, cfg: dict[str, Any], notes: list[str]) -> None:
+    """The data notes (files, spikes dropped past max_time, validation split) to train.log
+    and stderr."""
+    for note in notes:
+        log.info("data: %s", note)
+        print(f"{cfg.get('name', '')}: data: {note}", file=sys.stderr, flush=True)
+
+
 def _tensorboard(run_dir: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
@@ -603,9 +716,11 @@ def _train(
 
     ``resume`` continues from ``run_dir/checkpoint.pt`` (and returns ``final.json`` if the run
     had finished). ``splits`` overrides data loading (tests). ``progress`` shows the batch
-    progress bar (one line per epoch goes to stderr either way). ``stop_after`` ends the call after
+    progress (a bar on a terminal, else a line every 30 s; one line per epoch goes to stderr
+    either way). ``stop_after`` ends the call after
     that many completed epochs without the final test (simulates a killed run). Returns the
-    final summary (or ``{'stopped_at': epoch}``).
+    final summary (or ``{'stopped_at': epoch}``). The run directory is created only once the
+    data and the model are ready, so a failed start leaves none behind.
 
     Reliability: the run directory is locked for the call (a second process gets a
     ConfigError) and temporary files of killed writes are removed; labels of all splits are
@@ -613,9 +728,8 @@ def _train(
     other data is refused; a non-finite loss, gradient or parameter stops the run with a
     DivergenceError before anything of that epoch is saved.
     """
-    from tqdm import tqdm
-
     from delayprop.data import batches
+    from delayprop.progress import progress_bar
 
     run_dir = Path(run_dir)
     t_cfg = cfg["train"]
@@ -626,9 +740,6 @@ def _train(
                           f"or choose another --run-dir")
     if resume and (run_dir / FINAL).exists():
         return json.loads((run_dir / FINAL).read_text())
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = _logger(run_dir)
-    safety.quiet_log_errors(log)
     device = torch.device(t_cfg["device"])
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device is cuda but no CUDA device is available")
@@ -655,10 +766,13 @@ def _train(
     steps = math.ceil(len(splits.train) / bs)
     opts, scheds, sched_when = model.make_optimizers(steps)
     history: list[dict] = []
-    best = {"best_val": -1.0, "best_epoch": 0}
+    best = {"best_val": -1.0, "best_epoch": 0, "best_val_loss": math.inf}
     start = 0
     wall_before = 0.0
     params = model.count_parameters()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = _logger(run_dir)
+    safety.quiet_log_errors(log)
     if ckpt is not None:
         model.net.load_state_dict(ckpt["model"])
         for o, s in zip(opts, ckpt["optimizers"]):
@@ -667,7 +781,8 @@ def _train(
             s.load_state_dict(st)
         set_rng_state(ckpt["rng"])
         history = list(ckpt["history"])
-        best = {"best_val": ckpt["best_val"], "best_epoch": ckpt["best_epoch"]}
+        best = {"best_val": ckpt["best_val"], "best_epoch": ckpt["best_epoch"],
+                "best_val_loss": ckpt.get("best_val_loss", math.inf)}
         start = int(ckpt["epoch"])
         wall_before = float(ckpt.get("wall_s", 0.0))
         log.info("resumed at epoch %d from %s", start, run_dir / CHECKPOINT)
@@ -681,6 +796,7 @@ def _train(
         log.info("config %s", json.dumps(cfg, sort_keys=True))
         log.info("data: train %d, val %d, test %s; params %s", len(splits.train),
                  len(splits.val), len(splits.test) if splits.test is not None else "-", params)
+    _log_notes(log, cfg, splits.notes)
     _write_metrics(run_dir, history)  # drop lines of epochs the checkpoint does not have
     tb = _tensorboard(run_dir)
     t_start = time.time()
@@ -691,10 +807,10 @@ def _train(
         sigma = model.epoch_begin(epoch, epochs)
         model.train_mode()
         tot_loss, correct, seen = 0.0, 0, 0
-        bar = tqdm(batches(splits.train, batch_size=bs, shuffle=True,
-                           seed=seed * 100003 + epoch, device=device, augment=augment),
-                   total=steps, desc=f"epoch {epoch + 1}/{epochs}", leave=False,
-                   disable=not progress, file=sys.stderr, dynamic_ncols=True)
+        bar = progress_bar(batches(splits.train, batch_size=bs, shuffle=True,
+                                   seed=seed * 100003 + epoch, device=device, augment=augment),
+                           total=steps, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
+                           enabled=progress)
         for batch, (xb, yb) in enumerate(bar, 1):
             for o in opts:
                 o.zero_grad(set_to_none=True)
@@ -730,8 +846,9 @@ def _train(
         guard.check_model(epoch + 1)  # never save a non-finite model
         if not math.isfinite(val.loss):
             safety.warn(f"epoch {epoch + 1}: the validation loss is {val.loss}")
-        if val.accuracy > best["best_val"]:
-            best = {"best_val": val.accuracy, "best_epoch": epoch + 1}
+        if model.improves(epoch, epochs, val, best):
+            best = {"best_val": val.accuracy, "best_epoch": epoch + 1,
+                    "best_val_loss": val.loss}
             atomic_torch_save({"config": cfg, "model_config": model.model_cfg,
                                "model": model.net.state_dict(), "epoch": epoch + 1,
                                "data": data_id}, run_dir / BEST)

@@ -70,6 +70,23 @@ def register(subparsers) -> None:
     common(r)
     r.set_defaults(func=cmd_prepare)
 
+    k = sub.add_parser("pack", help="bin a dataset's splits into compressed .npz files",
+                       description="Bin each split of a dataset (as `prepare`) and write "
+                       "<out>/<name>_<split>-dt<ms>ms-T<steps>-C<channels>.npz (compressed, "
+                       "checksummed). `--data-dir <out>` then trains from these files on a "
+                       "machine without the raw .h5 files (same dt, max_time, channels).")
+    k.add_argument("source", choices=["shd", "ssc"])
+    k.add_argument("--out", required=True, help="folder for the packed files")
+    k.add_argument("--split", action="append", default=None,
+                   help="split(s) to pack (default: all present)")
+    k.add_argument("--dt", type=float, default=0.01, help="time step in seconds (0.01)")
+    k.add_argument("--max-time", type=float, default=1.0, help="duration in seconds (1.0)")
+    k.add_argument("--channels", type=int, default=140,
+                   help="input channels after pooling the 700 (must divide 700; 140)")
+    k.add_argument("--binary", action="store_true", help="clip counts to 0/1")
+    common(k)
+    k.set_defaults(func=cmd_pack)
+
 
 def _sources(args) -> List[Tuple[str, Path, str, str]]:
     """``[(label, path, name, split)]``; name/split empty for a plain file."""
@@ -101,6 +118,14 @@ def _sources(args) -> List[Tuple[str, Path, str, str]]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     return [(path.name, path, "", "")]
+
+
+def _bars(args) -> bool:
+    """Progress bars for reading and binning: on a terminal only (redirected output gets the
+    summary lines, not carriage-return frames); downloads report as lines there."""
+    from delayprop.progress import is_terminal
+
+    return not args.no_progress and is_terminal()
 
 
 def cmd_download(args) -> int:
@@ -166,7 +191,7 @@ def cmd_info(args) -> int:
     from delayprop.data.shd import file_stats
 
     for _label, path, _name, _split in _sources(args):
-        stats = file_stats(path, progress=not args.no_progress)
+        stats = file_stats(path, progress=_bars(args))
         print(describe(stats))
     return 0
 
@@ -174,7 +199,7 @@ def cmd_info(args) -> int:
 def cmd_prepare(args) -> int:
     from delayprop.data.shd import load_dataset, load_file
 
-    progress = not args.no_progress
+    progress = _bars(args)
     t_all = time.perf_counter()
     for label, path, name, split in _sources(args):
         t0 = time.perf_counter()
@@ -197,4 +222,19 @@ def cmd_prepare(args) -> int:
         print(f"  cache: {ds.cache_path or 'none (not cached)'}")
     print(f"total {time.perf_counter() - t_all:.2f} s")
     sys.stdout.flush()
+    return 0
+
+
+def cmd_pack(args) -> int:
+    from delayprop.data.packed import packed_name, save_packed
+    from delayprop.data.shd import load_dataset
+
+    out = Path(args.out).expanduser()
+    for label, _path, name, split in _sources(args):
+        ds = load_dataset(name, split, data_dir=args.data_dir, dt=args.dt,
+                          max_time=args.max_time, channels=args.channels, binary=args.binary,
+                          progress=not args.no_progress)
+        dest = save_packed(ds, out / packed_name(name, split, args.dt, args.max_time,
+                                                 args.channels, args.binary))
+        print(f"{label}: {len(ds)} samples -> {dest} ({dest.stat().st_size / 1e6:.1f} MB)")
     return 0

@@ -1,15 +1,23 @@
 """``delayprop train``: train one configuration (TOML file + flag overrides) in a run directory.
 
+Quick start, no files needed: ``delayprop train --dataset timing`` (the built-in timing task,
+under a minute, run directory ``runs/timing`` with plots). SHD / SSC files missing from the
+data directory are downloaded first (md5-checked; ``--no-download`` turns that off);
+``--dataset h5`` (or a file path) trains on your own SHD-format files, with the number of
+classes the files have.
+
 Every option of the configuration is also a flag: ``[train] lr`` is ``--lr``, ``[model]
 n_hidden`` is ``--n-hidden 128 128``, booleans take ``--recurrent`` / ``--no-recurrent``.
 Three names are changed to avoid clashes: ``[method] name`` is ``--method``, ``[model] seed``
 is ``--model-seed`` and ``[model] dt`` (ms; by default the data's ``dt``) is ``--model-dt``.
-``--set section.key=value`` (TOML value syntax) sets anything else.
+``--set section.key=value`` (TOML value syntax) sets anything else. Progress shows as bars
+on a terminal, as a line every 30 s otherwise (``$DELAYPROP_PROGRESS_INTERVAL`` seconds).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from dataclasses import MISSING, fields
@@ -53,23 +61,28 @@ def _parse_bool(text: str) -> bool:
 def add_config_flags(parser: argparse.ArgumentParser, sections: tuple[str, ...] | None = None
                      ) -> None:
     """Add one flag per configuration option (defaults None = 'not given')."""
+    from delayprop.cli.helptext import metavar, option_docs, option_help
+
     groups = {s: parser.add_argument_group(f"[{s}] options") for s in
               ("model", "method", "train", "data")}
+    docs = option_docs()
     for sec, key, default in _options():
         if sections is not None and sec not in sections:
             continue
         g, dest = groups[sec], f"cfg__{sec}__{key}"
         flag = "--" + _flag(sec, key)
+        kw: dict[str, Any] = dict(dest=dest, default=None,
+                                  help=option_help(sec, key, default, docs))
         if isinstance(default, bool):
-            g.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None)
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif isinstance(default, tuple):
-            g.add_argument(flag, dest=dest, type=int, nargs="+", default=None, metavar="N")
+            g.add_argument(flag, type=int, nargs="+", metavar="N", **kw)
         elif isinstance(default, int):
-            g.add_argument(flag, dest=dest, type=int, default=None, metavar="INT")
+            g.add_argument(flag, type=int, metavar="INT", **kw)
         elif isinstance(default, float) or default is None:
-            g.add_argument(flag, dest=dest, type=float, default=None, metavar="X")
+            g.add_argument(flag, type=float, metavar="X", **kw)
         else:
-            g.add_argument(flag, dest=dest, type=str, default=None, metavar="STR")
+            g.add_argument(flag, type=str, metavar=metavar(sec, key, "STR"), **kw)
     parser.add_argument("--set", dest="cfg_set", action="append", default=[],
                         metavar="SECTION.KEY=VALUE",
                         help="set any option, the value in TOML syntax (repeatable)")
@@ -109,8 +122,35 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "name", None):
         cfg["name"] = args.name
     if not cfg["name"]:
-        cfg["name"] = Path(args.config).stem if getattr(args, "config", None) else "run"
+        if getattr(args, "config", None):
+            cfg["name"] = Path(args.config).stem
+        else:
+            from delayprop.data.registry import dataset_label
+
+            cfg["name"] = dataset_label(cfg["data"]["dataset"])
     return cfg
+
+
+def model_for_data(cfg: dict[str, Any], inspect_files: bool = True) -> dict[str, Any]:
+    """The [model] section as the run will use it: every field, ``n_in`` / ``n_out`` / ``dt``
+    from the data where not given. Raises the same ConfigError as training if they do not fit
+    (SHD-format files are read for their classes only if ``inspect_files``)."""
+    from dataclasses import asdict
+
+    from delayprop.data.registry import data_shape
+    from delayprop.train import fit_model_config
+
+    shape = data_shape(cfg["data"], inspect_files=inspect_files)
+    mc = fit_model_config(cfg, shape.channels, shape.num_classes)
+    if cfg["method"]["name"] == "dcls":
+        from delayprop.baselines.dcls import DCLSConfig
+
+        full = asdict(DCLSConfig(**mc))
+    else:
+        from delayprop.layers import NetConfig
+
+        full = NetConfig.from_dict(mc).to_dict()
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in full.items()}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -119,8 +159,11 @@ def _run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / cfg["name"]
     if args.print_config:
-        print(json.dumps(cfg, indent=2, sort_keys=True))
+        shown = copy.deepcopy(cfg)
+        shown["model"] = model_for_data(cfg)
+        print(json.dumps(shown, indent=2, sort_keys=True))
         return 0
+    model_for_data(cfg, inspect_files=False)  # a misfit fails before any download or file
     if args.resume and (run_dir / FINAL).exists():
         print(f"{run_dir}: finished already ({run_dir / FINAL})", file=sys.stderr)
     final = train(cfg, run_dir, resume=args.resume, progress=not args.quiet,
@@ -134,14 +177,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train one configuration",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", "-c", metavar="FILE.toml", help="configuration file")
+    p.add_argument("--config", "-c", metavar="FILE.toml",
+                   help="configuration file ([model], [method], [train], [data] sections); "
+                   "flags override it")
     p.add_argument("--run-dir", metavar="DIR", help="run directory (default runs/<name>)")
-    p.add_argument("--name", help="run name (default: the config file's name)")
+    p.add_argument("--name", help="run name (default: the config file's name, else the "
+                   "dataset's)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --run-dir from its last checkpoint")
     p.add_argument("--no-plots", action="store_true", help="skip the figures at the end")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="no progress bars (or progress lines)")
     p.add_argument("--print-config", action="store_true",
-                   help="print the resolved configuration and exit")
+                   help="print the resolved configuration (the [model] section complete, "
+                   "n_in/n_out from the data) and exit")
     add_config_flags(p)
     p.set_defaults(func=_run)

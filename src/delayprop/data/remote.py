@@ -15,7 +15,7 @@ import sys
 import tempfile
 import urllib.request
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from delayprop.errors import DataError
 from delayprop.fileio import lock_fd, remove_stale_temps
@@ -63,19 +63,25 @@ def base_url_default() -> str:
     return os.environ.get(ENV_URL, "").strip() or BASE_URL
 
 
-def fetch_checksums(
-    base_url: Optional[str] = None, timeout: float = 30.0
-) -> Optional[Dict[str, str]]:
-    """The published md5 list, or None (with a warning) if it cannot be fetched."""
-    url = f"{(base_url or base_url_default()).rstrip('/')}/{MD5_FILE}"
+def _fetch_checksums(base_url: str, timeout: float) -> Tuple[Optional[Dict[str, str]], str]:
+    """(the published md5 list or None, why it is None: 'could not fetch URL (...)')."""
+    url = f"{base_url.rstrip('/')}/{MD5_FILE}"
     try:
         with _urlopen(url, timeout) as resp:
             text = resp.read().decode("utf-8", "replace")
     except Exception as exc:  # network errors come in many types
-        print(f"delayprop: warning: could not fetch {url} ({one_line(exc)}); "
-              "downloads will not be verified", file=sys.stderr)
-        return None
-    return parse_md5sums(text)
+        return None, f"could not fetch {url} ({one_line(exc)})"
+    return parse_md5sums(text), ""
+
+
+def fetch_checksums(
+    base_url: Optional[str] = None, timeout: float = 30.0
+) -> Optional[Dict[str, str]]:
+    """The published md5 list, or None (with a warning) if it cannot be fetched."""
+    sums, why = _fetch_checksums(base_url or base_url_default(), timeout)
+    if sums is None:
+        print(f"delayprop: warning: {why}; downloads will not be verified", file=sys.stderr)
+    return sums
 
 
 def md5_of(path: PathLike) -> str:
@@ -99,7 +105,7 @@ def download_file(
     On any failure (network error, short read, checksum mismatch, Ctrl-C) the temporary file
     is removed and ``dest`` is left as it was.
     """
-    from tqdm.auto import tqdm
+    from delayprop.progress import progress_bar
 
     dest = Path(dest)
     try:
@@ -121,8 +127,8 @@ def download_file(
             with resp:
                 length = resp.headers.get("Content-Length") if resp.headers else None
                 total = int(length) if length and str(length).isdigit() else None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name,
-                          disable=not progress, file=sys.stderr) as bar:
+                with progress_bar(total=total, unit="B", unit_scale=True, desc=dest.name,
+                                  enabled=progress, leave=True, final_line=True) as bar:
                     while True:
                         try:
                             buf = resp.read(_CHUNK)
@@ -182,7 +188,9 @@ def download(
     if not splits:
         check_split(name, "train")  # raises the unknown-dataset error
     ddir = resolve_data_dir(data_dir)
-    sums = fetch_checksums(base_url, timeout) if verify else None
+    # a missing checksum list is reported once a file has arrived unverified, so that a
+    # download that fails altogether ends in one error line
+    sums, why = _fetch_checksums(base_url, timeout) if verify else (None, "")
     paths = []
     for split in splits:
         fname = file_name(name, split)
@@ -206,6 +214,9 @@ def download(
         remove_stale_temps(ddir, min_age=60)  # .part files of killed downloads
         paths.append(download_file(url, dest, md5=md5, progress=progress, timeout=timeout))
         mark_data_dir(ddir)  # delayprop downloaded into it: its cache may live here too
+        if why:
+            print(f"delayprop: warning: {why}; {fname} was downloaded but will not be verified",
+                  file=sys.stderr)
     return paths
 
 

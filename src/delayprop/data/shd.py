@@ -348,6 +348,12 @@ def load_dataset(
     ddir = resolve_data_dir(data_dir)
     path = find_file(name, split, ddir)
     if path is None:
+        from .packed import load_packed, packed_name
+
+        packed = ddir / packed_name(name, split, dt, max_time, channels, binary)
+        if packed.is_file():  # made by `delayprop data pack`
+            return _pad_classes(name, load_packed(packed, dt, max_time, channels, binary))
+    if path is None:
         if not download:
             raise DataError(
                 f"{ddir}: no {name}_{split}.h5, .h5.gz or .h5.zip here; run "
@@ -363,14 +369,21 @@ def load_dataset(
             cache = False
     ds = load_file(path, dt, max_time, channels, binary, cache_dir, progress,
                    cache=cache, rebuild=rebuild)
-    if name in NUM_CLASSES and ds.num_classes > NUM_CLASSES[name]:  # a stray label
+    return _pad_classes(name, ds)
+
+
+def _pad_classes(name: str, ds: SpikeTensorDataset) -> SpikeTensorDataset:
+    """A split of a known dataset has all its classes even if some have no sample here; a
+    label beyond them (a stray label, which would add classes) is a DataError."""
+    if name in NUM_CLASSES and ds.num_classes > NUM_CLASSES[name]:
         k = NUM_CLASSES[name]
         bad = ds.y >= k
         if bool(bad.any()):
             i = int(torch.argmax(bad.to(torch.uint8)))
-            raise DataError(f"{path}: sample {i}: label {int(ds.y[i])} out of range for {name} "
-                            f"({k} classes, 0..{k - 1})")
-        raise DataError(f"{path}: 'extra/keys' names {ds.num_classes} classes; {name} has {k}")
+            raise DataError(f"{ds.source}: sample {i}: label {int(ds.y[i])} out of range for "
+                            f"{name} ({k} classes, 0..{k - 1})")
+        raise DataError(f"{ds.source}: 'extra/keys' names {ds.num_classes} classes; {name} "
+                        f"has {k}")
     if name in NUM_CLASSES and ds.num_classes < NUM_CLASSES[name]:
         ds.num_classes = NUM_CLASSES[name]
         ds.class_names = ds.class_names + [

@@ -58,8 +58,10 @@ class RunSpec:
 
 
 def run_dir_for(out: str | os.PathLike, cfg: dict[str, Any], seed_index: int) -> Path:
-    """``<out>/<dataset>/<name>/seed<k>``."""
-    return Path(out) / cfg["data"]["dataset"] / cfg["name"] / f"seed{seed_index}"
+    """``<out>/<dataset>/<name>/seed<k>`` (a dataset given as a path: its short label)."""
+    from delayprop.data.registry import dataset_label
+
+    return Path(out) / dataset_label(cfg["data"]["dataset"]) / cfg["name"] / f"seed{seed_index}"
 
 
 def plan(
