@@ -30,7 +30,7 @@ from delayprop.data import (
     load_file,
     train_val_split,
 )
-from delayprop.data.paths import default_cache_dir, is_writable_dir
+from delayprop.data.paths import MARKER, default_cache_dir, is_writable_dir, mark_data_dir
 from delayprop.errors import ConfigError, DataError
 
 KEYS = [f"c{i}".encode() for i in range(4)]
@@ -236,6 +236,14 @@ def test_default_cache_next_to_data_and_readonly_fallback(tmp_path, monkeypatch)
     times, units, labels, spk = random_spikes(6, seed=8)
     d = tmp_path / "data"
     write_shd(d / "shd_train.h5.gz", times, units, labels, spk)
+    # a writable data directory delayprop did not download into is never written to (root
+    # can write anything): the cache goes to the default cache directory
+    before = snapshot(d)
+    ds = load_dataset("shd", "train", data_dir=d, progress=False)
+    assert Path(ds.cache_path).parent == default_cache_dir()
+    assert snapshot(d) == before and not (d / "cache").exists()
+    # one it downloaded into (the marker of `delayprop data download`) keeps it next to the data
+    mark_data_dir(d)
     ds = load_dataset("shd", "train", data_dir=d, progress=False)
     assert Path(ds.cache_path).parent == d / "cache"
     # a read-only data directory: the cache goes to the default cache directory
@@ -531,7 +539,7 @@ def test_download_via_file_url(tmp_path):
     paths = download("shd", data_dir=d, base_url=m.as_uri(), progress=False)
     assert [p.name for p in paths] == ["shd_train.h5.gz", "shd_test.h5.gz"]
     assert paths[0].read_bytes() == (m / "shd_train.h5.gz").read_bytes()
-    assert sorted(p.name for p in d.iterdir()) == ["shd_test.h5.gz", "shd_train.h5.gz"]
+    assert sorted(p.name for p in d.iterdir()) == [MARKER, "shd_test.h5.gz", "shd_train.h5.gz"]
     # present and valid: kept without downloading
     (m / "shd_train.h5.gz").unlink()
     assert download("shd", data_dir=d, base_url=m.as_uri(), progress=False)[0] == paths[0]

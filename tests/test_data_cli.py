@@ -96,7 +96,9 @@ def test_prepare_dataset_by_name(tmp_path, capsys):
     write_shd(d / "shd_test.h5", n=5, seed=2)
     rc, out, _ = run(capsys, "data", "prepare", "shd", "--data-dir", str(d), "--no-progress")
     assert rc == 0 and "shd/train: 8 samples" in out and "shd/test: 5 samples" in out
-    assert len(list((d / "cache").glob("*.pt"))) == 2
+    # not downloaded by delayprop: the data directory is left alone, the cache is the default
+    assert len(list((tmp_path / "default-cache").glob("*.pt"))) == 2
+    assert not (d / "cache").exists()
     rc, out, _ = run(capsys, "data", "prepare", "shd", "--data-dir", str(d), "--split", "test",
                      "--no-progress")
     assert rc == 0 and "shd/test" in out and "shd/train" not in out and "from cache" in out
@@ -135,7 +137,7 @@ def test_download_command(tmp_path, capsys):
                      "--base-url", m.as_uri(), "--no-progress")
     line = one_line_error(err)
     assert rc == 2 and "checksum mismatch" in line and "shd_test.h5.gz" in line
-    assert sorted(q.name for q in d.iterdir()) == ["shd_train.h5.gz"]
+    assert sorted(q.name for q in d.iterdir()) == [".delayprop-data", "shd_train.h5.gz"]
     rc, _, err = run(capsys, "data", "download", "shd", "--data-dir", str(d), "--split", "valid",
                      "--base-url", m.as_uri())
     assert rc == 2 and "valid" in one_line_error(err)

@@ -11,3 +11,15 @@ class ConfigError(DelaypropError, ValueError):
 
 class DataError(DelaypropError):
     """A missing, corrupt or malformed data file; the message names the file (and sample)."""
+
+
+class CorruptFileError(DelaypropError):
+    """A checkpoint or cache file whose checksum does not match its contents."""
+
+
+class DivergenceError(DelaypropError):
+    """Training produced a non-finite loss, gradient or parameter; nothing was saved."""
+
+
+class WriteError(DelaypropError, OSError):
+    """A file could not be written (full disk, unwritable folder); still an OSError."""

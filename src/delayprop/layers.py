@@ -501,6 +501,8 @@ class DelayNet(nn.Module):
             raise ConfigError(
                 f"input must have shape (batch, time, {self.config.n_in}), got {tuple(x.shape)}"
             )
+        if x.shape[1] < 1:
+            raise ConfigError("the input has no time steps (T = 0)")
         if not torch.isfinite(x).all():
             raise ConfigError("input contains NaN or infinite values")
 

@@ -21,12 +21,18 @@ def check_target(y: torch.Tensor, target: torch.Tensor, loss: str) -> torch.Tens
     if loss not in LOSSES:
         raise ConfigError(f"loss must be one of {LOSSES}, got {loss!r}")
     B, T, C = y.shape
+    if T < 1:
+        raise ConfigError("the input has no time steps (T = 0)")
     ok_shapes = [(B,)] + ([(B, T)] if loss == "sum" else [])
     if tuple(target.shape) not in ok_shapes:
         raise ConfigError(
             f"target shape {tuple(target.shape)} does not match output {tuple(y.shape)}; "
             f"expected one of {ok_shapes}"
         )
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        if not (target.is_floating_point() and torch.equal(target, target.round())):
+            raise ConfigError(f"target labels must be integers, got {target.dtype} values "
+                              "that are not whole numbers")
     target = target.to(device=y.device, dtype=torch.long)
     if target.numel() and (target.min() < 0 or target.max() >= C):
         raise ConfigError(f"target labels must lie in [0, {C - 1}]")

@@ -51,8 +51,16 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
-from delayprop.errors import ConfigError, DataError
-from delayprop.fileio import atomic_torch_save, atomic_write_text
+from delayprop import safety
+from delayprop.errors import ConfigError, CorruptFileError, DataError
+from delayprop.fileio import (
+    DirLock,
+    atomic_np_save,
+    atomic_torch_save,
+    atomic_write_text,
+    remove_stale_temps,
+    torch_load_checked,
+)
 from delayprop.layers import DelayNet, NetConfig
 from delayprop.losses import LOSSES, loss_value, predict
 
@@ -523,6 +531,11 @@ def split_datasets(cfg: dict[str, Any], train: Any, test: Any | None) -> Splits:
     from delayprop.data import train_val_split
 
     d = cfg["data"]
+    safety.check_labels(train, int(train.num_classes), "training", file_level=True)
+    safety.warn_label_holes(train)
+    if test is not None:  # before training, not after it
+        safety.check_labels(test, int(train.num_classes), "test", file_level=True)
+        safety.warn_unseen_test_labels(train, test)
     tr_idx, va_idx = train_val_split(train.y, train.speaker, d["val_fraction"],
                                      seed=d["split_seed"], by_speaker=d["by_speaker"])
     if len(va_idx) == 0 or len(tr_idx) == 0:
@@ -616,14 +629,21 @@ def _checkpoint(model: Model, opts: list, scheds: list, epoch: int, state: dict)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """torch.load a checkpoint written by :func:`train` (CPU tensors)."""
+    """torch.load a checkpoint written by :func:`train` (CPU tensors), after verifying its
+    sha256 (a mismatch is a :class:`~delayprop.errors.CorruptFileError`; a checkpoint written
+    before checksums loads with a warning)."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"{p}: no such checkpoint")
     try:
-        return torch.load(p, map_location="cpu", weights_only=False)
+        ckpt, verified = torch_load_checked(p, weights_only=False)
+    except CorruptFileError:
+        raise
     except Exception as exc:  # corrupted or not a checkpoint
         raise ConfigError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    if verified is None:
+        safety.warn(f"{p} has no checksum (written by an older delayprop); not verified")
+    return ckpt
 
 
 def model_from_checkpoint(ckpt: dict, device: str = "cpu") -> Model:
@@ -670,6 +690,28 @@ def train(
     stop_after: int | None = None,
     on_epoch: Callable[[dict], None] | None = None,
 ) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    safety.check_device(cfg["train"]["device"])
+    with DirLock(run_dir):  # one process per run directory (ConfigError if it is in use)
+        stale = remove_stale_temps(run_dir)  # left by a write that was killed
+        if stale:
+            safety.warn(f"{run_dir}: removed {len(stale)} temporary file(s) of an interrupted "
+                        f"write ({', '.join(p.name for p in stale)})")
+        return _train(cfg, run_dir, resume=resume, splits=splits, progress=progress,
+                      plots=plots, stop_after=stop_after, on_epoch=on_epoch)
+
+
+def _train(
+    cfg: dict[str, Any],
+    run_dir: Path,
+    *,
+    resume: bool = False,
+    splits: Splits | None = None,
+    progress: bool = True,
+    plots: bool = True,
+    stop_after: int | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+) -> dict[str, Any]:
     """Train according to the resolved configuration ``cfg`` in ``run_dir``.
 
     ``resume`` continues from ``run_dir/checkpoint.pt`` (and returns ``final.json`` if the run
@@ -679,6 +721,12 @@ def train(
     that many completed epochs without the final test (simulates a killed run). Returns the
     final summary (or ``{'stopped_at': epoch}``). The run directory is created only once the
     data and the model are ready, so a failed start leaves none behind.
+
+    Reliability: the run directory is locked for the call (a second process gets a
+    ConfigError) and temporary files of killed writes are removed; labels of all splits are
+    checked before training; the data identity is stored in the checkpoint and a resume on
+    other data is refused; a non-finite loss, gradient or parameter stops the run with a
+    DivergenceError before anything of that epoch is saved.
     """
     from delayprop.data import batches
     from delayprop.progress import progress_bar
@@ -706,6 +754,10 @@ def train(
 
     if splits is None:
         splits = load_splits(cfg, progress=progress)
+    safety.check_splits(splits)
+    data_id = safety.data_identity(splits)
+    if ckpt is not None:
+        safety.check_same_data(ckpt.get("data"), data_id, str(run_dir))
     n_in = splits.train.channels
     seed = int(t_cfg["seed"])
     seed_everything(seed)
@@ -720,6 +772,7 @@ def train(
     params = model.count_parameters()
     run_dir.mkdir(parents=True, exist_ok=True)
     log = _logger(run_dir)
+    safety.quiet_log_errors(log)
     if ckpt is not None:
         model.net.load_state_dict(ckpt["model"])
         for o, s in zip(opts, ckpt["optimizers"]):
@@ -733,10 +786,13 @@ def train(
         start = int(ckpt["epoch"])
         wall_before = float(ckpt.get("wall_s", 0.0))
         log.info("resumed at epoch %d from %s", start, run_dir / CHECKPOINT)
-    else:
+    guard = safety.TrainingGuard(model.net, log=log.info)
+    guard.check_initial()  # e.g. an initial weight scale that overflows
+    if ckpt is None:
         atomic_write_text(run_dir / CONFIG, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
         atomic_torch_save({"config": cfg, "model_config": model.model_cfg,
-                           "model": model.net.state_dict(), "epoch": 0}, run_dir / INIT)
+                           "model": model.net.state_dict(), "epoch": 0, "data": data_id},
+                          run_dir / INIT)
         log.info("config %s", json.dumps(cfg, sort_keys=True))
         log.info("data: train %d, val %d, test %s; params %s", len(splits.train),
                  len(splits.val), len(splits.test) if splits.test is not None else "-", params)
@@ -755,18 +811,18 @@ def train(
                                    seed=seed * 100003 + epoch, device=device, augment=augment),
                            total=steps, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
                            enabled=progress)
-        for xb, yb in bar:
+        for batch, (xb, yb) in enumerate(bar, 1):
             for o in opts:
                 o.zero_grad(set_to_none=True)
             loss, pred = model.update(xb, yb)
-            if not math.isfinite(loss):
-                raise ConfigError(f"loss became {loss} at epoch {epoch + 1}; lower the lr")
+            guard.check_update(loss, epoch + 1, batch)  # loss and gradients finite
             for o in opts:
                 o.step()
             if sched_when == "batch":
                 for s in scheds:
                     s.step()
             model.clamp()
+            guard.check_step(epoch + 1, batch)  # parameters finite
             tot_loss += loss * len(yb)
             correct += int((pred.cpu() == yb.cpu()).sum())
             seen += len(yb)
@@ -787,14 +843,19 @@ def train(
             "epoch_s": time.time() - t0,
         }
         history.append(row)
+        guard.check_model(epoch + 1)  # never save a non-finite model
+        if not math.isfinite(val.loss):
+            safety.warn(f"epoch {epoch + 1}: the validation loss is {val.loss}")
         if model.improves(epoch, epochs, val, best):
             best = {"best_val": val.accuracy, "best_epoch": epoch + 1,
                     "best_val_loss": val.loss}
             atomic_torch_save({"config": cfg, "model_config": model.model_cfg,
-                               "model": model.net.state_dict(), "epoch": epoch + 1}, run_dir / BEST)
+                               "model": model.net.state_dict(), "epoch": epoch + 1,
+                               "data": data_id}, run_dir / BEST)
         wall = wall_before + time.time() - t_start
         atomic_torch_save(_checkpoint(model, opts, scheds, epoch + 1,
-                                      {"history": history, "wall_s": wall, **best}),
+                                      {"history": history, "wall_s": wall, "data": data_id,
+                                       **best}),
                           run_dir / CHECKPOINT)
         _write_metrics(run_dir, history)
         if tb is not None:
@@ -831,8 +892,8 @@ def train(
         final["test_loss"] = test.loss
         final["test_per_class"] = [None if math.isnan(a) else a
                                    for a in test.per_class(splits.num_classes)]
-        np.save(run_dir / "test_confusion.npy", test.confusion(splits.num_classes))
-        np.save(run_dir / "test_predictions.npy", np.stack([test.targets, test.preds]))
+        atomic_np_save(run_dir / "test_confusion.npy", test.confusion(splits.num_classes))
+        atomic_np_save(run_dir / "test_predictions.npy", np.stack([test.targets, test.preds]))
         log.info("test (epoch %d): acc %.4f", best["best_epoch"], test.accuracy)
     if plots:
         from delayprop import plots as plotting
@@ -847,3 +908,6 @@ def train(
     atomic_write_text(run_dir / FINAL, json.dumps(final, indent=2) + "\n")
     log.info("final %s", json.dumps(final))
     return final
+
+
+train.__doc__ = _train.__doc__

@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     except DelaypropError as exc:
         print(f"delayprop: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a disk or file-system problem not named more precisely
+        print(f"delayprop: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("delayprop: interrupted", file=sys.stderr)
         return 130

@@ -20,9 +20,14 @@ def _checkpoint_path(target: str) -> Path:
 
     p = Path(target)
     if p.is_dir():
-        for name in (BEST, CHECKPOINT):
-            if (p / name).is_file():
-                return p / name
+        if (p / BEST).is_file():
+            return p / BEST
+        if (p / CHECKPOINT).is_file():
+            from delayprop.safety import warn
+
+            warn(f"{p} has no {BEST}; evaluating {CHECKPOINT}, the last epoch's model (not the "
+                 "one selected on validation accuracy)")
+            return p / CHECKPOINT
         raise ConfigError(f"{p}: no {BEST} or {CHECKPOINT} in this directory")
     if not p.exists():
         raise ConfigError(f"{p}: no such run directory or checkpoint")
@@ -32,10 +37,12 @@ def _checkpoint_path(target: str) -> Path:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
+    from delayprop.safety import check_device
     from delayprop.train import evaluate, load_checkpoint, load_splits, model_from_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    check_device(args.device)
     path = _checkpoint_path(args.target)
     ckpt = load_checkpoint(path)
     if "config" not in ckpt or "model" not in ckpt:

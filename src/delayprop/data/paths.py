@@ -11,6 +11,9 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 ENV_DATA = "DELAYPROP_DATA"
 ENV_CACHE = "DELAYPROP_CACHE"
+#: Written by ``delayprop data download`` into a data directory it downloads into: only such
+#: a directory gets its cache next to the data (``<data dir>/cache``).
+MARKER = ".delayprop-data"
 
 
 def default_data_dir() -> Path:
@@ -59,9 +62,27 @@ def is_writable_dir(path: PathLike) -> bool:
     return os.access(p, os.W_OK | os.X_OK)
 
 
+def owns_data_dir(data_dir: PathLike) -> bool:
+    """Whether delayprop downloaded into ``data_dir`` (it holds the :data:`MARKER` file)."""
+    return (Path(data_dir).expanduser() / MARKER).is_file()
+
+
+def mark_data_dir(data_dir: PathLike) -> None:
+    """Mark ``data_dir`` as one delayprop downloads into (and may keep its cache in)."""
+    p = Path(data_dir).expanduser() / MARKER
+    if not p.is_file():
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("delayprop downloaded data into this directory; its tensor cache may "
+                     "live in ./cache\n")
+
+
 def pick_cache_dir(preferred: Path) -> Optional[Path]:
-    """``preferred`` if writable, else :func:`default_cache_dir` if writable, else ``None``."""
-    for cand in (preferred, default_cache_dir()):
-        if is_writable_dir(cand):
-            return cand
-    return None
+    """``preferred`` (``<data dir>/cache``) if delayprop downloaded into that data directory
+    (:func:`owns_data_dir`) and it is writable, else :func:`default_cache_dir` if writable, else
+    ``None``. A data directory delayprop did not download into is never written to, whatever
+    its permissions (root can write anything)."""
+    preferred = Path(preferred)
+    if owns_data_dir(preferred.parent) and is_writable_dir(preferred):
+        return preferred
+    fallback = default_cache_dir()
+    return fallback if is_writable_dir(fallback) else None

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from delayprop.errors import DataError
+from delayprop.fileio import lock_fd, remove_stale_temps
 
-from .paths import PathLike, resolve_data_dir
+from .paths import PathLike, mark_data_dir, resolve_data_dir
 from .reader import one_line
 from .shd import SPLITS, check_split
 
@@ -110,6 +111,7 @@ def download_file(
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        lock_fd(fd)  # held while downloading: remove_stale_temps skips live downloads
     except OSError as exc:
         raise DataError(
             f"{dest.parent}: cannot write the data directory ({one_line(exc)})"
@@ -209,7 +211,9 @@ def download(
             print(f"{dest}: md5 does not match the published one; downloading again",
                   file=sys.stderr)
         url = f"{base_url.rstrip('/')}/{fname}"
+        remove_stale_temps(ddir, min_age=60)  # .part files of killed downloads
         paths.append(download_file(url, dest, md5=md5, progress=progress, timeout=timeout))
+        mark_data_dir(ddir)  # delayprop downloaded into it: its cache may live here too
         if why:
             print(f"delayprop: warning: {why}; {fname} was downloaded but will not be verified",
                   file=sys.stderr)

@@ -22,8 +22,8 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from delayprop.errors import ConfigError, DataError
-from delayprop.fileio import atomic_torch_save
+from delayprop.errors import ConfigError, CorruptFileError, DataError
+from delayprop.fileio import atomic_torch_save, remove_stale_temps, torch_load_checked
 
 from .paths import PathLike, pick_cache_dir, resolve_data_dir
 from .reader import NUM_UNITS, bin_spikes, iter_chunks, one_line, open_h5, read_raw
@@ -174,9 +174,14 @@ def _to_payload(ds: SpikeTensorDataset, channels: int) -> Dict[str, Any]:
 def _from_cache(
     cache_path: Path, dt: float, max_time: float, channels: int, binary: bool, source: str
 ) -> Optional[SpikeTensorDataset]:
-    """The cached dataset, or None (with a warning) if the cache file is unreadable or stale."""
+    """The cached dataset, or None (with a warning) if the cache file is unreadable, corrupt
+    (its sha256 does not match), has no checksum, or is stale."""
     try:
-        obj = torch.load(cache_path, map_location="cpu", weights_only=True)
+        obj, verified = torch_load_checked(cache_path, weights_only=True)
+        if verified is None:
+            _warn(f"ignoring unreadable cache file {cache_path} (no checksum: corrupt or written "
+                  "by an older delayprop); rebuilding it")
+            return None
         ok = (
             isinstance(obj, dict)
             and obj.get("format_version") == CACHE_FORMAT_VERSION
@@ -188,6 +193,9 @@ def _from_cache(
             and obj["x"].shape[1:] == (num_steps_for(dt, max_time), channels)
             and obj["y"].shape == obj["speaker"].shape == obj["x"].shape[:1]
         )
+    except CorruptFileError:
+        _warn(f"ignoring corrupt cache file {cache_path} (checksum mismatch); rebuilding it")
+        return None
     except Exception as exc:
         _warn(f"ignoring unreadable cache file {cache_path} ({one_line(exc)}); rebuilding it")
         return None
@@ -278,6 +286,7 @@ def load_file(
                     return ds
     ds = parse_file(path, dt, max_time, channels, binary, progress)
     if cache_path is not None:
+        remove_stale_temps(cache_path.parent, min_age=60)  # of killed writes (shared folder)
         try:
             atomic_torch_save(_to_payload(ds, channels), cache_path)
             ds.cache_path = str(cache_path)
@@ -371,7 +380,17 @@ def load_dataset(
 
 
 def _pad_classes(name: str, ds: SpikeTensorDataset) -> SpikeTensorDataset:
-    """A split of a known dataset has all its classes even if some have no sample here."""
+    """A split of a known dataset has all its classes even if some have no sample here; a
+    label beyond them (a stray label, which would add classes) is a DataError."""
+    if name in NUM_CLASSES and ds.num_classes > NUM_CLASSES[name]:
+        k = NUM_CLASSES[name]
+        bad = ds.y >= k
+        if bool(bad.any()):
+            i = int(torch.argmax(bad.to(torch.uint8)))
+            raise DataError(f"{ds.source}: sample {i}: label {int(ds.y[i])} out of range for "
+                            f"{name} ({k} classes, 0..{k - 1})")
+        raise DataError(f"{ds.source}: 'extra/keys' names {ds.num_classes} classes; {name} "
+                        f"has {k}")
     if name in NUM_CLASSES and ds.num_classes < NUM_CLASSES[name]:
         ds.num_classes = NUM_CLASSES[name]
         ds.class_names = ds.class_names + [
