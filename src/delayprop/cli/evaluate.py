@@ -1,4 +1,5 @@
-"""``delayprop eval RUN_DIR|CHECKPOINT``: accuracy and per-class accuracy of a trained model.
+"""``delayprop eval RUN_DIR|CHECKPOINT``: accuracy, per-class accuracy, parameter count and
+inference latency (:mod:`delayprop.latency`) of a trained model.
 
 Given a run directory it evaluates ``best.pt`` (the model selected on validation accuracy);
 given a ``.pt`` file, that checkpoint. The data settings come from the checkpoint's
@@ -37,6 +38,7 @@ def _checkpoint_path(target: str) -> Path:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
+    from delayprop.latency import network_latency
     from delayprop.safety import check_device
     from delayprop.train import evaluate, load_checkpoint, load_splits, model_from_checkpoint
 
@@ -56,15 +58,24 @@ def _run(args: argparse.Namespace) -> int:
     res = evaluate(model, ds, batch_size=args.batch_size, device=args.device)
     per_class = res.per_class(splits.num_classes)
     counts = [int((res.targets == c).sum()) for c in range(splits.num_classes)]
+    params = model.count_parameters()
+    lat = network_latency(model.net, float(cfg["data"]["dt"]) * 1000.0)
     if args.json:
         print(json.dumps({
             "checkpoint": str(path), "epoch": ckpt.get("epoch"), "split": args.split,
             "n": int(len(res.targets)), "accuracy": res.accuracy, "loss": res.loss,
             "per_class": [None if math.isnan(a) else a for a in per_class],
+            "params": params, "latency": lat,
         }, indent=2))
         return 0
     print(f"{path} (epoch {ckpt.get('epoch')}), {args.split} split, {len(res.targets)} samples")
     print(f"accuracy {res.accuracy:.4f}   loss {res.loss:.4g}")
+    print("parameters " + ", ".join(f"{k} {v:,}" for k, v in params.items()))
+    pad = (f"; output read {lat['readout_padding_steps']} steps after the input ends"
+           if lat["readout_padding_steps"] else "")
+    print(f"latency {lat['latency_ms']:g} ms = longest delay path {lat['delay_path_steps']} "
+          f"+ {lat['processing_steps']} layer steps, x {lat['dt_ms']:g} ms (bound "
+          f"{lat['latency_bound_ms']:g} ms with every delay at its maximum){pad}")
     print(f"{'class':>24s} {'n':>5s} {'accuracy':>9s}")
     for c, (a, n) in enumerate(zip(per_class, counts)):
         name = splits.class_names[c] if c < len(splits.class_names) else str(c)
