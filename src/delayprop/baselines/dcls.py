@@ -58,6 +58,7 @@ from delayprop.neurons import LIFParameters, Surrogate, lif_step
 
 SIGMA_OFFSET = 0.27  # Dcls1d "gauss" uses |SIG| + 0.27 as the standard deviation
 NORM_EPS = 1e-7  # Dcls1d adds this to the kernel normaliser
+ONE_BLOCK_STEPS = 256  # sequences up to this long go through the DFT as one block
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,7 +223,10 @@ class DCLSSynapses(nn.Module):
         L = 25. :meth:`forward_conv` is the plain reference."""
         if self.right_padding:
             x = torch.cat([x, x.new_zeros(self.right_padding, *x.shape[1:])], 0)
-        return delayed_sum_spectral(x, self.kernel().flip(-1))
+        # one transform block for the whole sequence up to ONE_BLOCK_STEPS (fewer frequency
+        # products than overlapping blocks: 0.9 s instead of 1.2-1.4 s per SHD training step)
+        block = x.shape[0] if x.shape[0] <= ONE_BLOCK_STEPS else None
+        return delayed_sum_spectral(x, self.kernel().flip(-1), block=block)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, in) -> I (B, T + right_padding, out)."""
@@ -293,7 +297,9 @@ class FusedLIF(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_z: torch.Tensor):  # type: ignore[override]
         v_all, fired = ctx.saved_tensors
-        direct = grad_z * ctx.surrogate.derivative(v_all, ctx.theta)
+        # psi(v) of all steps, computed in place in one fresh buffer, times the spike gradient
+        direct = ctx.surrogate.derivative(v_all, ctx.theta, out=torch.empty_like(v_all))
+        direct.mul_(grad_z)
         keep = torch.where(fired, v_all.new_zeros(()), v_all.new_tensor(ctx.alpha))  # dv'/dv
         grad_v = torch.empty_like(direct)
         grad_v[-1] = direct[-1]
@@ -375,8 +381,8 @@ class DCLSNet(nn.Module):
         p = self.cfg.dropout
         if not self.training or p == 0.0:
             return z
-        keep = torch.empty_like(z[:1]).bernoulli_(1.0 - p)
-        return z * keep / (1.0 - p)
+        keep = torch.empty_like(z[:1]).bernoulli_(1.0 - p).div_(1.0 - p)
+        return z * keep
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, n_in) -> readout membrane y (B, T', n_out) (a view of a time-major
