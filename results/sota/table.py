@@ -1,0 +1,154 @@
+"""The paper's comparison on SHD-repro: e-prop with delays (~32k parameters) against the DCLS
+BPTT baseline (0.21M), accuracy (mean +- std over seeds, test file, model chosen on
+validation), size ratio and inference latency, plus the e-prop recipe search (validation only).
+
+    python results/sota/table.py            # writes results/sota/TABLE.md and prints it
+
+Parameters and latency come from each run's best.pt through the package (the numbers
+`delayprop eval` prints: Model.count_parameters, delayprop.latency.network_latency); accuracies
+from final.json. Runs that have not finished are listed with their progress, never averaged.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "src"))
+
+from delayprop.latency import network_latency  # noqa: E402
+from delayprop.train import load_checkpoint, model_from_checkpoint  # noqa: E402
+
+G, S, R = "results/gpu/runs", "results/sota/runs", "results/shd"
+GROUPS = {
+    "dcls_pub": ("DCLS (BPTT), published protocol", [f"{G}/dcls_shd_seed{k}" for k in range(3)]),
+    "dcls_aug": ("DCLS (BPTT), augmentation protocol", [f"{S}/dcls_shd_aug_seed0"]),
+    "eprop_pub": ("e-prop ~32k, base recipe, published protocol",
+                  [f"{R}/shd_a_ff_syn_eprop/seed0", f"{R}/shd_a_ff_syn_eprop/seed1",
+                   f"{G}/shd_a_ff_syn_eprop_seed2"]),
+    "eprop_aug": ("e-prop ~32k, base recipe, augmentation protocol",
+                  [f"{R}/shd_a_ff_syn_eprop_aug/seed0", f"{R}/shd_a_ff_syn_eprop_aug/seed1",
+                   f"{G}/shd_a_ff_syn_eprop_aug_seed2"]),
+}
+PROBES = {  # recipe search on the augmentation protocol's held-out speakers, seed 0, 40 epochs
+    "base recipe (configs/shd_a_ff_syn_eprop_aug.toml)": f"{R}/shd_a_ff_syn_eprop_aug/seed0",
+    "max_delay 40": f"{G}/recipe_maxdelay40",
+    "tau_m 30": f"{G}/recipe_taum30",
+    "80 epochs": f"{G}/recipe_epochs80",
+    "synaptic + axonal delays": f"{G}/recipe_syn_ax",
+    "smooth delays, sigma 3 -> 0.5": f"{G}/recipe_smooth_sigma",
+    "lr 0.01": f"{G}/recipe_lr1e-2",
+    "tau_m 20 (round 2)": f"{S}/recipe2_taum20",
+    "tau_m 30 + max_delay 40 (round 2)": f"{S}/recipe2_taum30_maxdelay40",
+}
+
+
+def chosen_recipe() -> tuple[str, list[str]] | None:
+    """The recipe chosen on validation (results/sota/chosen_recipe.txt) and its run dirs."""
+    f = ROOT / "results/sota/chosen_recipe.txt"
+    if not f.exists():
+        return None
+    text = f.read_text().strip()
+    probe = text.split()[1]
+    first = f"{G}/{probe}" if (ROOT / G / probe).exists() else f"{S}/{probe}"
+    return text, [first] + [f"{S}/eprop_recipe_aug_seed{k}" for k in (1, 2)]
+
+
+def run_info(d: str) -> dict:
+    p = ROOT / d
+    final = p / "final.json"
+    metrics = p / "metrics.jsonl"
+    rows = [json.loads(x) for x in metrics.read_text().splitlines()] if metrics.exists() else []
+    info = {"dir": d, "epochs_done": len(rows), "finished": final.exists()}
+    if final.exists():
+        j = json.loads(final.read_text())
+        info.update(val=j["val_acc"], test=j.get("test_acc"), epochs=j["epochs"],
+                    best_epoch=j["best_epoch"])
+        ck = load_checkpoint(p / "best.pt")
+        model = model_from_checkpoint(ck)
+        info["params"] = model.count_parameters()["total"]
+        info["latency"] = network_latency(model.net, float(ck["config"]["data"]["dt"]) * 1000)
+    return info
+
+
+def mean_std(xs: list[float]) -> str:
+    if not xs:
+        return "-"
+    m = statistics.mean(xs) * 100
+    s = statistics.stdev(xs) * 100 if len(xs) > 1 else float("nan")
+    return f"{m:.2f} +- {s:.2f}" if len(xs) > 1 else f"{m:.2f}"
+
+
+def main() -> int:
+    groups = dict(GROUPS)
+    ch = chosen_recipe()
+    if ch is not None:
+        groups["eprop_recipe_aug"] = ("e-prop ~32k, chosen recipe, augmentation protocol", ch[1])
+        groups["eprop_recipe_pub"] = ("e-prop ~32k, chosen recipe, published protocol",
+                                      [f"{S}/eprop_recipe_pub_seed{k}" for k in range(3)])
+    out = ["# e-prop with delays against DCLS on SHD-repro", "",
+           "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
+           "results/sota/commands.sh, commands2.sh). Test accuracy of the best-validation "
+           "checkpoint, mean +- std over seeds; latency from best.pt (learned delays, 10 ms "
+           "steps).", "",
+           "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
+           "epochs |", "|---|---|---|---|---|---|---|"]
+    summary = {}
+    for key, (label, dirs) in groups.items():
+        infos = [run_info(d) for d in dirs]
+        done = [i for i in infos if i["finished"]]
+        pending = [f"{Path(i['dir']).name}: {i['epochs_done']} epochs" for i in infos
+                   if not i["finished"]]
+        lat = sorted({i["latency"]["latency_ms"] for i in done})
+        params = sorted({i["params"] for i in done})
+        summary[key] = {"test": [i["test"] for i in done], "val": [i["val"] for i in done],
+                        "params": params[0] if params else None,
+                        "latency": max(lat) if lat else None}
+        note = f" (unfinished: {', '.join(pending)})" if pending else ""
+        out.append(
+            f"| {label}{note} | {len(done)}/{len(infos)} | "
+            f"{', '.join(f'{p:,}' for p in params) or '-'} | {mean_std(summary[key]['val'])} | "
+            f"{mean_std(summary[key]['test'])} | "
+            f"{'-'.join(f'{x:g}' for x in lat) or '-'} | "
+            f"{', '.join(sorted({str(i['epochs']) for i in done})) or '-'} |")
+    out += ["", "## The paper's comparison", "",
+            "| e-prop | DCLS | test acc difference (points) | size ratio | latency |",
+            "|---|---|---|---|---|"]
+    pairs = [("eprop_pub", "dcls_pub"), ("eprop_aug", "dcls_aug"), ("eprop_aug", "dcls_pub")]
+    if ch is not None:
+        pairs += [("eprop_recipe_pub", "dcls_pub"), ("eprop_recipe_aug", "dcls_aug"),
+                  ("eprop_recipe_aug", "dcls_pub")]
+    for e, d in pairs:
+        se, sd = summary[e], summary[d]
+        if not se["test"] or not sd["test"]:
+            out.append(f"| {groups[e][0]} | {groups[d][0]} | not finished | - | - |")
+            continue
+        diff = (statistics.mean(se["test"]) - statistics.mean(sd["test"])) * 100
+        ratio = sd["params"] / se["params"]
+        lower = 1 - se["latency"] / sd["latency"]
+        out.append(f"| {groups[e][0]} | {groups[d][0]} | {diff:+.2f} | {ratio:.2f}x smaller | "
+                   f"{se['latency']:g} vs {sd['latency']:g} ms ({lower:.0%} lower) |")
+    out += ["", "## e-prop recipe search (~32k parameters, chosen on validation only)", "",
+            "Augmentation protocol, seed 0; validation = the held-out training speakers. "
+            "Test accuracy is listed for the record, not used to choose.", "",
+            "| probe | params | val acc | test acc | best epoch |", "|---|---|---|---|---|"]
+    for label, d in PROBES.items():
+        i = run_info(d)
+        if not i["finished"]:
+            out.append(f"| {label} | - | unfinished ({i['epochs_done']} epochs) | - | - |")
+            continue
+        out.append(f"| {label} | {i['params']:,} | {i['val']:.4f} | {i['test']:.4f} | "
+                   f"{i['best_epoch']} |")
+    if ch is not None:
+        out += ["", ch[0]]
+    text = "\n".join(out) + "\n"
+    (ROOT / "results/sota/TABLE.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
