@@ -82,6 +82,44 @@ def mean_std(xs: list[float]) -> str:
     return f"{m:.2f} +- {s:.2f}" if len(xs) > 1 else f"{m:.2f}"
 
 
+def figure(groups: dict, summary: dict) -> None:
+    """results/sota/comparison.png: test accuracy (mean +- std, seeds as dots), parameters and
+    latency of every finished group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in groups if summary[k]["test"]]
+    labels = [groups[k][0].replace(", ", "\n", 1) + f" ({len(summary[k]['test'])} seeds)"
+              for k in keys]
+    colors = ["tab:red" if k.startswith("dcls") else "tab:blue" for k in keys]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.5), gridspec_kw={"width_ratios": [3, 1.4, 1.4]})
+    ax = axes[0]
+    for i, k in enumerate(keys):
+        t = [100 * x for x in summary[k]["test"]]
+        ax.bar(i, statistics.mean(t), color=colors[i], alpha=0.6,
+               yerr=statistics.stdev(t) if len(t) > 1 else 0, capsize=4)
+        ax.plot([i] * len(t), t, "k.", ms=6)
+    ax.set_xticks(range(len(keys)), labels, fontsize=7, rotation=20, ha="right")
+    ax.set_ylabel("test accuracy (%)")
+    lo = min(100 * min(summary[k]["test"]) for k in keys)
+    ax.set_ylim(max(0, lo - 8), 100)
+    ax.set_title("SHD-repro test accuracy (best-validation checkpoints)")
+    kinds = {"DCLS": next(k for k in keys if k.startswith("dcls")),
+             "e-prop": next(k for k in keys if k.startswith("eprop"))}
+    for ax, field, title in ((axes[1], "params", "parameters"),
+                             (axes[2], "latency", "inference latency (ms)")):
+        vals = [summary[k][field] for k in kinds.values()]
+        ax.bar(list(kinds), vals, color=["tab:red", "tab:blue"], alpha=0.6)
+        for i, v in enumerate(vals):
+            ax.text(i, v, f"{v:,.0f}", ha="center", va="bottom", fontsize=9)
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(ROOT / "results/sota/comparison.png", dpi=120)
+    plt.close(fig)
+
+
 def main() -> int:
     groups = dict(GROUPS)
     ch = chosen_recipe()
@@ -146,6 +184,7 @@ def main() -> int:
         out += ["", ch[0]]
     text = "\n".join(out) + "\n"
     (ROOT / "results/sota/TABLE.md").write_text(text)
+    figure(groups, summary)
     print(text)
     return 0
 
