@@ -390,3 +390,32 @@ def test_spectral_stream_without_traces_gives_the_same_currents() -> None:
     assert rel(cur, delayed_sum(x, wk, method="direct")) < TOL
     with pytest.raises(RuntimeError, match="traces"):
         stream.correlate(torch.randn(2, 2, 4, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("graded", [False, True])
+@pytest.mark.parametrize("window", [1, 9])
+def test_future_currents_match_the_delay_line_product(window, graded):
+    """layers.FutureCurrents (ring buffer of coming recurrent currents, sparse or dense adds)
+    against the per-step product of the spike history with the kernels, float64, across a
+    carried boundary."""
+    from delayprop.delays import DelayLine
+    from delayprop.layers import FutureCurrents
+
+    g = torch.Generator().manual_seed(window)
+    B, pre, post, T = 3, 7, 5, 40
+    wk = torch.randn(post, pre, window, generator=g, dtype=torch.float64)
+    z = (torch.rand(T, B, pre, generator=g) < 0.15).double()
+    if graded:
+        z = z * torch.rand(T, B, pre, generator=g, dtype=torch.float64)
+    z[5] = 1.0  # one dense step: the dense branch
+    line = DelayLine(B, pre, window, torch.float64, "cpu")
+    fut = FutureCurrents(wk, B)
+    prev = torch.zeros(B, pre, dtype=torch.float64)
+    for t in range(T):
+        line.push(prev)  # the recurrent input at step t is z[t-1]
+        want = line.history().reshape(B, -1) @ wk.reshape(post, -1).t()
+        base = torch.randn(B, post, generator=g, dtype=torch.float64)
+        got = fut.take(base) - base
+        assert torch.allclose(got, want, rtol=0, atol=1e-12), t
+        fut.push(z[t])
+        prev = z[t]
