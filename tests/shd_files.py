@@ -46,3 +46,19 @@ def write_shd_file(path, times, units, labels, speakers=None, keys=None, omit=()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+def write_shd(path: Path, n: int, seed: int = 0) -> Path:
+    """SHD-format file, 3 classes: class k has a burst on units 100k..100k+20 at 0.05(k+1) s."""
+    rng = np.random.default_rng(seed)
+    times, units = [], []
+    for i in range(n):
+        k = i % 3
+        burst = 0.05 * (k + 1) + rng.uniform(0, 0.01, 20)
+        t = np.concatenate([rng.uniform(0, 0.2, 10), burst])
+        u = np.concatenate([rng.integers(0, 700, 10), 100 * k + rng.integers(0, 20, 20)])
+        order = np.argsort(t)
+        times.append(t[order])
+        units.append(u[order])
+    return write_shd_file(path, times, units, np.arange(n) % 3, speakers=np.arange(n) % 4,
+                          keys=[b"null", b"eins", b"zwei"], tdtype=np.float16)

@@ -5,31 +5,12 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from shd_files import write_shd_file
 
 from delayprop.cli import main
 from delayprop.experiments import CSV_COLUMNS, GRIDS
-
-
-def write_shd(path: Path, n: int, seed: int = 0) -> Path:
-    """SHD-format file, 3 classes: class k has a burst on units 100k..100k+20 at 0.05(k+1) s."""
-    rng = np.random.default_rng(seed)
-    times, units = [], []
-    for i in range(n):
-        k = i % 3
-        burst = 0.05 * (k + 1) + rng.uniform(0, 0.01, 20)
-        t = np.concatenate([rng.uniform(0, 0.2, 10), burst])
-        u = np.concatenate([rng.integers(0, 700, 10), 100 * k + rng.integers(0, 20, 20)])
-        order = np.argsort(t)
-        times.append(t[order])
-        units.append(u[order])
-    return write_shd_file(path, times, units, np.arange(n) % 3, speakers=np.arange(n) % 4,
-                          keys=[b"null", b"eins", b"zwei"], tdtype=np.float16)
-
 
 TINY = """
 [model]
@@ -50,15 +31,6 @@ lr = 0.01
 max_time = 0.2
 channels = 35
 """
-
-
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("DELAYPROP_CACHE", str(tmp_path / "cache"))
-    d = tmp_path / "data"
-    write_shd(d / "shd_train.h5", 60, seed=0)
-    write_shd(d / "shd_test.h5", 24, seed=1)
-    return d
 
 
 def run(capsys, *argv):

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from shd_files import write_shd_file
+from test_cli_train import run
 
-from delayprop.cli import main
 from delayprop.data import registry
 from delayprop.data import remote as dl
 from delayprop.errors import ConfigError, DataError
@@ -40,13 +40,6 @@ def write_digits(path: Path, n: int, classes: int = 10, seed: int = 0, late: int
     return write_shd_file(path, times, units, np.arange(n) % classes,
                           speakers=np.arange(n) % 3,
                           keys=[f"digit-{k}".encode() for k in range(classes)])
-
-
-def run(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return rc, out, err
 
 
 @pytest.fixture(autouse=True)

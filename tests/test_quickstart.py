@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from test_cli_train import run
 
 from delayprop.cli import build_parser, main
 from delayprop.progress import LineProgress, progress_bar
@@ -21,13 +22,6 @@ from delayprop.train import DEFAULTS, OPTION_DOCS, resolve_config
 README = Path(__file__).resolve().parents[1] / "README.md"
 HELP_BEGIN = "<!-- delayprop train --help: begin -->"
 HELP_END = "<!-- delayprop train --help: end -->"
-
-
-def run(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return rc, out, err
 
 
 @pytest.fixture(autouse=True)

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from shd_files import write_shd_file
-from test_cli_train import TINY, write_shd
+from shd_files import write_shd, write_shd_file
+from test_cli_train import TINY
 from test_train import splits_for, toy_config, toy_dataset
 
 from delayprop.cli import main
@@ -51,14 +51,6 @@ from delayprop.train import (
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src"
 
-
-@pytest.fixture
-def data_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("DELAYPROP_CACHE", str(tmp_path / "cache"))
-    d = tmp_path / "data"
-    write_shd(d / "shd_train.h5", 60, seed=0)
-    write_shd(d / "shd_test.h5", 24, seed=1)
-    return d
 
 
 @pytest.fixture
