@@ -24,6 +24,15 @@ def register(subparsers) -> None:
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     sub = p.add_subparsers(dest="data_command", metavar="ACTION")
 
+    def binning(q: argparse.ArgumentParser, max_time: float) -> None:
+        """The binning settings (`prepare` and `pack`)."""
+        q.add_argument("--dt", type=float, default=0.01, help="time step in seconds (0.01)")
+        q.add_argument("--max-time", type=float, default=max_time,
+                       help=f"duration in seconds ({max_time})")
+        q.add_argument("--channels", type=int, default=140,
+                       help="input channels after pooling the 700 (must divide 700; 140)")
+        q.add_argument("--binary", action="store_true", help="clip counts to 0/1")
+
     def common(q: argparse.ArgumentParser) -> None:
         q.add_argument("--data-dir", default=None, help="data directory (default: "
                        "$DELAYPROP_DATA or ~/.cache/delayprop/data)")
@@ -57,11 +66,7 @@ def register(subparsers) -> None:
     r.add_argument("source", help="a .h5/.h5.gz/.h5.zip file, or 'shd' / 'ssc'")
     r.add_argument("--split", action="append", default=None,
                    help="with a dataset name: split(s) to prepare (default: all present)")
-    r.add_argument("--dt", type=float, default=0.01, help="time step in seconds (0.01)")
-    r.add_argument("--max-time", type=float, default=1.4, help="duration in seconds (1.4)")
-    r.add_argument("--channels", type=int, default=140,
-                   help="input channels after pooling the 700 (must divide 700; 140)")
-    r.add_argument("--binary", action="store_true", help="clip counts to 0/1")
+    binning(r, max_time=1.4)
     r.add_argument("--cache-dir", default=None,
                    help="cache directory (default: <data dir>/cache, or the default cache "
                    "directory if that is read-only)")
@@ -79,11 +84,7 @@ def register(subparsers) -> None:
     k.add_argument("--out", required=True, help="folder for the packed files")
     k.add_argument("--split", action="append", default=None,
                    help="split(s) to pack (default: all present)")
-    k.add_argument("--dt", type=float, default=0.01, help="time step in seconds (0.01)")
-    k.add_argument("--max-time", type=float, default=1.0, help="duration in seconds (1.0)")
-    k.add_argument("--channels", type=int, default=140,
-                   help="input channels after pooling the 700 (must divide 700; 140)")
-    k.add_argument("--binary", action="store_true", help="clip counts to 0/1")
+    binning(k, max_time=1.0)
     common(k)
     k.set_defaults(func=cmd_pack)
 

@@ -348,7 +348,7 @@ def load_dataset(
     ddir = resolve_data_dir(data_dir)
     path = find_file(name, split, ddir)
     if path is None:
-        from .packed import load_packed, packed_files, packed_name
+        from .packed import load_packed, pack_tag, packed_files, packed_name
 
         packed = ddir / packed_name(name, split, dt, max_time, channels, binary)
         if packed.is_file():  # made by `delayprop data pack`
@@ -358,7 +358,7 @@ def load_dataset(
             raise DataError(
                 f"{ddir}: no {name}_{split}.h5 here, and its packed files "
                 f"({', '.join(p.name for p in others)}) were made with other settings than "
-                f"{packed.name[len(name) + len(split) + 2:-4]}; pack it again with these"
+                f"{pack_tag(dt, max_time, channels, binary)}; pack it again with these"
             )
     if path is None:
         if not download:
