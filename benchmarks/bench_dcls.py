@@ -10,7 +10,7 @@ A training step is what ``delayprop train`` does per batch with method ``dcls``:
 training mode (Gaussian kernels, BatchNorm, dropout), the time-summed-softmax loss, backward,
 both Adam steps, both scheduler steps and the position clamp. The evaluation forward runs in
 ``eval()`` mode (rounded single-tap kernels) without autograd. Inputs are synthetic spike counts
-with SHD-repro's statistics at 10 ms / 140 channels (13.8% non-zero bins, 0.41 spikes per bin);
+with SHD-repro's statistics at 10 ms / 140 channels (``bench.make_batch``: 13.8% non-zero bins, 0.41 spikes per bin);
 T = 100 (max_time 1 s). The epoch estimate is ceil(7335 / 256) = 29 training steps plus
 ceil(815 / 256) = 4 evaluation batches (the validation split of ``configs/dcls_shd.toml``).
 Only the public API of :mod:`delayprop.baselines.dcls` that every version has is used, so the
@@ -29,24 +29,11 @@ import sys
 import time
 
 import torch
+from bench import make_batch, sync  # the same synthetic SHD-like input as bench.py
 
 from delayprop.baselines.dcls import DCLSConfig, DCLSNet, dcls_loss, make_optimizers
 
-DENSITY, MEAN_COUNT = 0.138, 0.41  # SHD-repro train, 10 ms bins, 140 channels
 N_TRAIN, N_VAL = 7335, 815
-
-
-def spikes(batch: int, T: int, n: int, device: str, gen: torch.Generator) -> torch.Tensor:
-    """Poisson-like counts: non-zero with probability DENSITY, mean MEAN_COUNT overall."""
-    mask = torch.rand(batch, T, n, generator=gen) < DENSITY
-    counts = 1 + torch.poisson(torch.full((batch, T, n), MEAN_COUNT / DENSITY - 1.0),
-                               generator=gen)
-    return (mask * counts).float().to(device)
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def timed(fn, reps: int, warmup: int, device: str) -> list[float]:
@@ -76,12 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     dev = args.device
-    gen = torch.Generator().manual_seed(0)
     net = DCLSNet(DCLSConfig(seed=0)).to(dev)
     steps = math.ceil(N_TRAIN / args.batch)
     opts, scheds = make_optimizers(net, {}, steps, 150)
-    x = spikes(args.batch, args.T, 140, dev, gen)
-    y = torch.randint(0, 20, (args.batch,), generator=gen).to(dev)
+    x, y = make_batch(args.batch, args.T, 140, dev, seed=0)
 
     def train_step() -> None:
         net.train()
