@@ -12,8 +12,8 @@ both Adam steps, both scheduler steps and the position clamp. The evaluation for
 ``eval()`` mode (rounded single-tap kernels) without autograd. Inputs are synthetic spike counts
 with SHD-repro's statistics at 10 ms / 140 channels (``bench.make_batch``: 13.8% non-zero
 bins, 0.41 spikes per bin); T = 100 (max_time 1 s). The epoch estimate is ceil(7335 / 256) =
-29 training steps plus ceil(815 / 256) = 4 evaluation batches (the validation split of ``configs/dcls_shd.toml``).
-Only the public API of :mod:`delayprop.baselines.dcls` that every version has is used, so the
+29 training steps plus ceil(815 / 256) = 4 evaluation batches (the validation split of
+``configs/dcls_shd.toml``). Only the public API of :mod:`delayprop.baselines.dcls` that every version has is used, so the
 same command times the code before and after a change.
 """
 
