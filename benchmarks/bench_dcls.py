@@ -10,11 +10,11 @@ A training step is what ``delayprop train`` does per batch with method ``dcls``:
 training mode (Gaussian kernels, BatchNorm, dropout), the time-summed-softmax loss, backward,
 both Adam steps, both scheduler steps and the position clamp. The evaluation forward runs in
 ``eval()`` mode (rounded single-tap kernels) without autograd. Inputs are synthetic spike counts
-with SHD-repro's statistics at 10 ms / 140 channels (``bench.make_batch``: 13.8% non-zero
-bins, 0.41 spikes per bin); T = 100 (max_time 1 s). The epoch estimate is ceil(7335 / 256) =
-29 training steps plus ceil(815 / 256) = 4 evaluation batches (the validation split of
-``configs/dcls_shd.toml``). Only the public API of :mod:`delayprop.baselines.dcls` that every version has is used, so the
-same command times the code before and after a change.
+with SHD-repro's statistics at 10 ms / 140 channels (``bench.make_batch``: 13.8% non-zero bins,
+0.41 spikes per bin); T = 100 (max_time 1 s). The epoch estimate is ceil(7335 / 256) = 29
+training steps plus ceil(815 / 256) = 4 evaluation batches (the validation split of
+``configs/dcls_shd.toml``). Only the public API of :mod:`delayprop.baselines.dcls` that every
+version has is used, so the same command times the code before and after a change.
 """
 
 from __future__ import annotations
