@@ -389,6 +389,14 @@ def kernel_cost(steps: int, n_pre: int, n_post: int, window: int,
 _STREAM_CACHE: dict[tuple, tuple[torch.Tensor, ...]] = {}
 
 
+def decay_matrix(n: int, alpha: float) -> torch.Tensor:
+    """(n, n) float64 on the CPU: [t, s] = alpha^(t - s) for s <= t, else 0. Applied to a
+    time-major signal it is the leaky filter y[t] = alpha y[t-1] + x[t] from rest."""
+    m = torch.arange(n, dtype=torch.float64)
+    diff = m[:, None] - m[None, :]
+    return torch.where(diff >= 0, float(alpha) ** diff.clamp(min=0), torch.zeros(()))
+
+
 def stream_matrices(n: int, c: int, alpha: float, dtype: torch.dtype,
                     device: torch.device | str) -> tuple[torch.Tensor, ...]:
     """Matrices for one block of n = c + lag steps: a chunk of c steps after the ``lag``
@@ -415,8 +423,7 @@ def stream_matrices(n: int, c: int, alpha: float, dtype: torch.dtype,
         fr, fi, ir, ii = dft_matrices(n, torch.float64, "cpu")
         nf = fr.shape[0]
         m = torch.arange(n, dtype=torch.float64)
-        diff = m[:, None] - m[None, :]
-        a = torch.where(diff >= 0, float(alpha) ** diff.clamp(min=0), torch.zeros(()))
+        a = decay_matrix(n, alpha)
         decay = float(alpha) ** (m + 1)  # what the state s contributes to x-bar at step m
         g = torch.zeros(4 * nf + 1, n + 1, dtype=torch.float64)
         g[:nf, :n], g[nf: 2 * nf, :n] = fr, fi

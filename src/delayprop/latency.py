@@ -56,9 +56,7 @@ def network_latency(net: Any, dt_ms: float) -> dict[str, Any]:
     with torch.no_grad():
         if isinstance(net, DCLSNet):
             for syn in net.synapses:
-                lim = syn.taps // 2
-                centre = torch.round(syn.P).clamp(-lim, lim) + lim
-                layers.append((syn.taps - 1 - centre, syn.weight != 0))
+                layers.append((syn.rounded_delays(), syn.weight != 0))
                 bound.append(syn.taps - 1)
             padding = int(net.cfg.right_padding) * len(net.synapses)
         elif isinstance(net, DelayNet):

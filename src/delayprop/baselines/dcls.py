@@ -52,7 +52,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from delayprop.delays import delayed_sum_spectral
+from delayprop.delays import decay_matrix, delayed_sum_spectral
 from delayprop.errors import ConfigError
 from delayprop.neurons import LIFParameters, Surrogate, lif_step
 
@@ -161,13 +161,18 @@ def gauss_kernel(weight: torch.Tensor, pos: torch.Tensor, sig: float | torch.Ten
     return weight.unsqueeze(-1) * g
 
 
+def rounded_tap(pos: torch.Tensor, taps: int) -> torch.Tensor:
+    """The tap an evaluated kernel uses: round(P) + L//2, clamped to the taps (float)."""
+    lim = taps // 2
+    return torch.round(pos).clamp(-lim, lim) + lim
+
+
 def rounded_kernel(weight: torch.Tensor, pos: torch.Tensor, taps: int) -> torch.Tensor:
     r"""Evaluation kernel: one tap at round(P) + L//2, weight W / (1 + 1e-7): (out, in, taps).
 
     Equals Dcls1d version "max" with SIG = 0 on rounded, clamped positions (SNN-delays' eval).
     """
-    lim = taps // 2
-    idx = (torch.round(pos).clamp(-lim, lim) + lim).long()
+    idx = rounded_tap(pos, taps).long()
     onehot = torch.zeros(*pos.shape, taps, dtype=weight.dtype, device=weight.device)
     onehot.scatter_(-1, idx.unsqueeze(-1), 1.0)
     return weight.unsqueeze(-1) * onehot / (1.0 + NORM_EPS)
@@ -207,6 +212,10 @@ class DCLSSynapses(nn.Module):
     def delays(self) -> torch.Tensor:
         """Kernel centres as delays in steps, L - 1 - (P + L//2), in [0, L-1]: (out, in)."""
         return (self.taps - 1 - (self.P.detach() + self.lim)).clamp(0, self.taps - 1)
+
+    def rounded_delays(self) -> torch.Tensor:
+        """Delays in steps as evaluated (rounded positions), L - 1 - rounded_tap: (out, in)."""
+        return self.taps - 1 - rounded_tap(self.P.detach(), self.taps)
 
     def kernel(self) -> torch.Tensor:
         """Gaussian kernel in training mode, rounded single-tap kernel in eval: (out, in, L)."""
@@ -316,9 +325,7 @@ def _leak_matrix(T: int, decay: float, like: torch.Tensor) -> torch.Tensor:
     below the dtype's smallest normal number are 0)."""
     key = (T, float(decay), like.dtype, str(like.device))
     if key not in _LEAK_CACHE:
-        t = torch.arange(T, dtype=torch.float64)
-        diff = t[:, None] - t[None, :]
-        m = torch.where(diff >= 0, float(decay) ** diff.clamp(min=0), torch.zeros(()))
+        m = decay_matrix(T, decay)
         m[m < torch.finfo(like.dtype).tiny] = 0.0  # no subnormals (slow on CPUs)
         if len(_LEAK_CACHE) > 32:
             _LEAK_CACHE.clear()
