@@ -408,6 +408,9 @@ class NetConfig:
         weight_scale: initial input weights ~ N(0, weight_scale^2 / n_pre)
         rec_weight_scale: initial recurrent weights ~ N(0, rec_weight_scale^2 / n)
         seed: seed of the initial weights, delays and random feedback
+        dropout: training only: each sample drops each hidden neuron's outgoing spikes (to
+            the next layer and the readout, not its recurrent synapses) with this
+            probability for the whole sequence; kept spikes are scaled by 1 / (1 - dropout)
     """
 
     n_in: int = 140
@@ -433,9 +436,12 @@ class NetConfig:
     weight_scale: float = 1.0
     rec_weight_scale: float = 0.5
     seed: int = 0
+    dropout: float = 0.0
 
     def __post_init__(self) -> None:
         self.n_hidden = tuple(int(n) for n in self.n_hidden)
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if not self.n_hidden or any(n <= 0 for n in self.n_hidden):
             raise ConfigError(f"n_hidden must list positive layer sizes, got {self.n_hidden}")
         if self.n_in <= 0 or self.n_out <= 0:
@@ -514,6 +520,43 @@ class DelayNet(nn.Module):
             self.register_buffer(
                 f"feedback_{i}", torch.randn(c.n_out, n, generator=gen) / math.sqrt(c.n_out)
             )
+        #: per hidden layer, the (B, n) dropout mask of the batch being learned (None: none)
+        self.masks: list[torch.Tensor] | None = None
+
+    # -- dropout -----------------------------------------------------------------------------
+    @contextmanager
+    def dropped_out(self, batch: int) -> Iterator[list[torch.Tensor] | None]:
+        """Within the block, in training mode with ``config.dropout`` > 0, every pass over a
+        batch of ``batch`` samples drops hidden spikes with one mask per sample and neuron,
+        fixed over time (drawn here from torch's global generator); yields the masks."""
+        p = self.config.dropout
+        if not (self.training and p > 0):
+            yield None
+            return
+        w = self.readout.weight
+        self.masks = [torch.bernoulli(w.new_full((batch, layer.n), 1.0 - p)).div_(1.0 - p)
+                      for layer in self.layers]
+        try:
+            yield self.masks
+        finally:
+            self.masks = None
+
+    def outgoing(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        """The spikes z (..., B, n) of hidden layer ``layer`` as the next layer and the
+        readout see them: z itself, or z times the layer's dropout mask."""
+        if self.masks is None:
+            return z
+        m = self.masks[layer]
+        if z.shape[-2] != m.shape[0]:
+            raise ConfigError(f"dropout masks drawn for a batch of {m.shape[0]}, "
+                              f"the input has {z.shape[-2]} samples")
+        return z * m
+
+    def outgoing_bt(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        """:meth:`outgoing` for batch-major spikes (B, T, n)."""
+        if self.masks is None:
+            return z
+        return self.outgoing(layer, z.transpose(0, 1)).transpose(0, 1)
 
     # -- bookkeeping -------------------------------------------------------------------------
     def synapses(self) -> list[tuple[str, DelayedSynapses]]:
@@ -584,7 +627,7 @@ class DelayNet(nn.Module):
             current = layer.ff.current_sequence(inp)
             v, z = self._integrate(layer, current)
             records.append(LayerRecord(inp, v, z))
-            inp = z
+            inp = self.outgoing_bt(len(records) - 1, z)
         y = self.readout.sequence(inp)
         return (y, records) if record else y
 
@@ -638,6 +681,9 @@ class DelayNet(nn.Module):
             )
         if not torch.isfinite(x_t).all():
             raise ConfigError("input contains NaN or infinite values")
+        if self.masks is not None:
+            raise ConfigError("dropout runs on whole sequences (eprop_gradients, "
+                              "bptt_gradients), not in the per-step path")
         inp = x_t.to(self.readout.weight.dtype)
         for i, layer in enumerate(self.layers):
             state.ff_lines[i].push(inp)

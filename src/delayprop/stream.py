@@ -85,7 +85,8 @@ class ForwardStream:
 
     def step(self, x_c: torch.Tensor) -> tuple[torch.Tensor, list[tuple]]:
         """Advance over one chunk x_c (c, B, n_in). Returns the readout y (c, B, C) and per
-        hidden layer (input, v, z, z of the step before or None without recurrence)."""
+        hidden layer (input, v, z, z of the step before or None without recurrence); z is
+        before dropout (:meth:`DelayNet.outgoing`), the input after it."""
         net = self.net
         inp = x_c
         out = []
@@ -103,7 +104,7 @@ class ForwardStream:
                 z_before = before.z if before is not None else z_c.new_zeros(z_c.shape[1:])
                 z_prev = torch.cat([z_before.unsqueeze(0), z_c[:-1]], 0)
             out.append((inp, v_c, z_c, z_prev))
-            inp = z_c
+            inp = net.outgoing(i, z_c)  # z_c, or z_c times its dropout mask
         r = net.readout
         drive = F.linear(inp, r.weight, r.bias)
         if r.kappa:

@@ -443,14 +443,17 @@ class Model:
         if self.method == "eprop":
             from delayprop.rules import eprop_gradients
 
-            r = eprop_gradients(net, x, y, self.eprop_cfg, set_grad=True, keep_output=False)
+            with net.dropped_out(x.shape[0]):
+                r = eprop_gradients(net, x, y, self.eprop_cfg, set_grad=True,
+                                    keep_output=False)
             return r.loss, r.scores.argmax(-1)
         if self.method == "bptt":
             from delayprop.rules import bptt_gradients
 
             m = self.cfg["method"]
-            r = bptt_gradients(net, x, y, loss=self.loss, reg_rate=float(m["reg_rate"]),
-                               target_rate=float(m["target_rate"]), set_grad=True)
+            with net.dropped_out(x.shape[0]):
+                r = bptt_gradients(net, x, y, loss=self.loss, reg_rate=float(m["reg_rate"]),
+                                   target_rate=float(m["target_rate"]), set_grad=True)
             return r.loss, self.predict(r.y)
         from delayprop.baselines.dcls import dcls_loss
 

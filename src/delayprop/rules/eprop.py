@@ -220,13 +220,14 @@ def _eprop_whole(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: Epro
     err = output_error(y, target, cfg.loss)  # dE/dy[t]
     err_bar = leaky_filter(err, kappa, reverse=True) if kappa else err
 
-    z_last = records[-1].z
+    z_last = net.outgoing_bt(len(records) - 1, records[-1].z)
     grads = {"readout.weight": torch.einsum("btc,bth->ch", err_bar, z_last)}
     if net.readout.bias is not None:
         grads["readout.bias"] = err_bar.sum((0, 1))
 
     for i, (layer, rec) in enumerate(zip(net.layers, records)):
-        signal = err_bar @ net.feedback(i, cfg.feedback)  # L-bar, (B, T, n)
+        # L-bar, (B, T, n); a dropped neuron's spikes reach no output: no learning signal
+        signal = net.outgoing_bt(i, err_bar @ net.feedback(i, cfg.feedback))
         if cfg.reg_rate:
             signal = signal + cfg.reg_rate * (running_rate(rec.z) - cfg.target_rate) / (T * B)
         h = signal * layer.lif.surrogate.derivative(rec.v, layer.lif.theta)
@@ -353,12 +354,12 @@ def _eprop_streaming(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: 
             err_c = _sum_loss_chunk(y_c, chunk_target(t0, t1), scores, summed)
         if keep_output:
             ys.append(y_c)
-        z_last = layers_c[-1][2]
+        z_last = net.outgoing(n_layers - 1, layers_c[-1][2])
         g_out += err_c.reshape(-1, C).t() @ z_last.reshape(-1, z_last.shape[-1])
         g_bias += err_c.sum((0, 1))
         steps = torch.arange(t0 + 1, t1 + 1, dtype=dtype, device=w.device).view(-1, 1, 1)
         for i, (layer, (inp, v_c, z_c, z_prev)) in enumerate(zip(net.layers, layers_c)):
-            signal = err_c @ feedback[i]  # L-bar, (c, B, n)
+            signal = net.outgoing(i, err_c @ feedback[i])  # L-bar (c, B, n), dropout mask
             if cfg.reg_rate:
                 counts = st.count[i] + z_c.cumsum(0)
                 st.count[i] = counts[-1]
