@@ -402,9 +402,12 @@ def test_future_currents_match_the_delay_line_product(window, graded):
     from delayprop.layers import FutureCurrents
 
     g = torch.Generator().manual_seed(window)
-    B, pre, post, T = 3, 7, 5, 40
+    B, pre, post, T = 8, 7, 5, 40
     wk = torch.randn(post, pre, window, generator=g, dtype=torch.float64)
-    z = (torch.rand(T, B, pre, generator=g) < 0.15).double()
+    # sparse steps (below FutureCurrents.SPARSE_MAX: the index_add route) and one dense step
+    z = (torch.rand(T, B, pre, generator=g) < 0.03).double()
+    density = z.flatten(1).mean(1)
+    assert ((density > 0) & (density <= FutureCurrents.SPARSE_MAX)).sum() > 10
     if graded:
         z = z * torch.rand(T, B, pre, generator=g, dtype=torch.float64)
     z[5] = 1.0  # one dense step: the dense branch

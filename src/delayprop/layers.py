@@ -278,12 +278,14 @@ class FutureCurrents:
     either way. On the CPU, sparse steps (at most ``SPARSE_MAX`` of the entries spiking) add
     one kernel row per spike (index_add), which is ``1 / density`` times fewer multiply-adds;
     on other devices, for short windows (below ``SPARSE_MIN_WINDOW``, where finding the
-    spikes costs more than it saves) and for dense steps it is one (B, pre) x (pre, window *
-    post) product. Measured (paper-size recurrent layer with recurrent delays, batch 64,
-    T = 100, one thread): streaming forward 0.11-0.14 s -> 0.06-0.07 s, e-prop 0.15 -> 0.10 s.
+    spikes costs more than it saves) and for denser steps it is one (B, pre) x (pre, window *
+    post) product. The gathered rows outgrow the cache quickly: at batch 64, 107 neurons and
+    26 taps the product is faster from about 7% spikes per step on (trained SHD networks fire
+    15-19%), hence ``SPARSE_MAX`` = 0.06 (it was 0.25: e-prop with recurrent delays 0.28-0.33
+    -> 0.21-0.22 s per batch, ``benchmarks/bench_recurrent.py``, results/recurrent/).
     """
 
-    SPARSE_MAX = 0.25
+    SPARSE_MAX = 0.06
 
     def __init__(self, wk: torch.Tensor, batch: int) -> None:
         post, pre, window = wk.shape
