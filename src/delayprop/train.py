@@ -37,6 +37,7 @@ and yields the same metrics as an uninterrupted run (CPU).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import math
@@ -682,31 +683,28 @@ def _tensorboard(run_dir: Path):
     return SummaryWriter(str(run_dir / "tb"))
 
 
+def _locked_run_dir(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Run ``fn(cfg, run_dir, **kw)`` with the run directory locked (one process per run
+    directory: ConfigError if it is in use) and temporary files of killed writes removed."""
+
+    @functools.wraps(fn)
+    def locked(cfg: dict[str, Any], run_dir: str | os.PathLike, **kw: Any) -> dict[str, Any]:
+        run_dir = Path(run_dir)
+        safety.check_device(cfg["train"]["device"])
+        with DirLock(run_dir):
+            stale = remove_stale_temps(run_dir)  # left by a write that was killed
+            if stale:
+                safety.warn(f"{run_dir}: removed {len(stale)} temporary file(s) of an "
+                            f"interrupted write ({', '.join(p.name for p in stale)})")
+            return fn(cfg, run_dir, **kw)
+
+    return locked
+
+
+@_locked_run_dir
 def train(
     cfg: dict[str, Any],
     run_dir: str | os.PathLike,
-    *,
-    resume: bool = False,
-    splits: Splits | None = None,
-    progress: bool = True,
-    plots: bool = True,
-    stop_after: int | None = None,
-    on_epoch: Callable[[dict], None] | None = None,
-) -> dict[str, Any]:
-    run_dir = Path(run_dir)
-    safety.check_device(cfg["train"]["device"])
-    with DirLock(run_dir):  # one process per run directory (ConfigError if it is in use)
-        stale = remove_stale_temps(run_dir)  # left by a write that was killed
-        if stale:
-            safety.warn(f"{run_dir}: removed {len(stale)} temporary file(s) of an interrupted "
-                        f"write ({', '.join(p.name for p in stale)})")
-        return _train(cfg, run_dir, resume=resume, splits=splits, progress=progress,
-                      plots=plots, stop_after=stop_after, on_epoch=on_epoch)
-
-
-def _train(
-    cfg: dict[str, Any],
-    run_dir: Path,
     *,
     resume: bool = False,
     splits: Splits | None = None,
@@ -913,4 +911,3 @@ def _train(
     return final
 
 
-train.__doc__ = _train.__doc__
