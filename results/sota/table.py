@@ -138,11 +138,11 @@ def figure(groups: dict, summary: dict) -> None:
     plt.close(fig)
 
 
-def round3_section(summary: dict) -> list[str]:
-    """Round 3: one change each to the chosen recipe; seed 1 for the probes within 0.7
-    points of the chosen recipe's seed 0 on validation (results/sota/commands6.sh); the
-    winner is the best mean of seeds 0-1 above the chosen recipe's."""
-    chosen = summary.get("eprop_recipe_aug", {}).get("dirs") or []
+def round3_section(chosen: list[str]) -> tuple[list[str], tuple | None]:
+    """Round 3: one change each to the chosen recipe (its aug-protocol runs ``chosen``); seed 1
+    for the probes within 0.7 points of the chosen recipe's seed 0 on validation
+    (results/sota/commands6.sh); the winner is the best mean of seeds 0-1 above the chosen
+    recipe's. Returns the lines and the winner (label, run name, mean) or None."""
     base = [run_info(d).get("val") for d in chosen[:2]]
     out = ["", "## Round 3: one change to the chosen recipe (tau_m 30)", "",
            "Augmentation protocol, validation = held-out training speakers; seed 1 only for the "
@@ -160,31 +160,36 @@ def round3_section(summary: dict) -> list[str]:
         v1 = f"{i1['val']:.4f}" if i1["finished"] else (
             f"running ({i1['epochs_done']} epochs)" if i1["epochs_done"] else "-")
         mean = statistics.mean(vals) if i1["finished"] else None
-        if mean is not None and (best is None or mean > best[1]):
-            best = (label, mean)
+        if mean is not None and (best is None or mean > best[2]):
+            best = (label, name, mean)
         m = f"{mean:.4f}" if mean is not None else "-"
         t1 = f"{i1['test']:.4f}" if i1["finished"] else "-"
         out.append(f"| {label} | {i0['params']:,} | {i0['val']:.4f} | {v1} | {m} | "
                    f"{i0['test']:.4f} | {t1} |")
-    if best is not None and None not in base:
+    pending = any(run_info(f"{G2}/r3_{n}_aug_seed1")["epochs_done"]
+                  and not run_info(f"{G2}/r3_{n}_aug_seed1")["finished"] for n in ROUND3.values())
+    winner = None
+    if best is not None and None not in base and not pending:
         ref = statistics.mean(base)
-        verdict = (f"{best[0]} is chosen" if best[1] > ref else
-                   "nothing is chosen: the recipe stays tau_m 30")
-        out += ["", f"Best mean of seeds 0-1: {best[0]}, {100 * best[1]:.2f}% against the "
+        winner = best if best[2] > ref else None
+        verdict = (f"{best[0]} wins round 3" if winner else
+                   "nothing wins round 3: the recipe stays tau_m 30")
+        out += ["", f"Best mean of seeds 0-1: {best[0]}, {100 * best[2]:.2f}% against the "
                     f"chosen recipe's {100 * ref:.2f}%: {verdict}."]
-    return out
+    return out, winner
 
 
-def dropout_section(summary: dict) -> list[str]:
+def dropout_section(chosen: list[str]) -> tuple[list[str], tuple | None]:
     """Round 4: dropout p, 3 seeds under both protocols, and the selection (mean
-    augmentation-protocol validation accuracy against the chosen recipe's)."""
+    augmentation-protocol validation accuracy against the chosen recipe's, runs ``chosen``).
+    Returns the lines and the winner (p, mean) or None."""
     out = ["", "## Round 4: dropout of the hidden spikes (3 seeds, both protocols)", "",
            "The chosen recipe (tau_m 30) with `--dropout p` (results/gpu/round3.py). Chosen "
            "if its mean validation accuracy under the augmentation protocol beats the chosen "
            "recipe's; test accuracy listed for the record.", "",
            "| dropout | aug: val acc (%) | aug: test acc (%) | published: val acc (%) | "
            "published: test acc (%) |", "|---|---|---|---|---|"]
-    base = summary.get("eprop_recipe_aug", {}).get("val") or []
+    base = [i["val"] for i in map(run_info, chosen) if i["finished"]]
     best, complete = None, True
     for p in DROPOUT:
         cells = []
@@ -200,12 +205,40 @@ def dropout_section(summary: dict) -> list[str]:
             if proto == "aug" and (best is None or statistics.mean(vals) > best[1]):
                 best = (p, statistics.mean(vals))
         out.append(f"| {p} | {' | '.join(cells)} |")
+    winner = None
     if best is not None and base and complete:
-        verdict = (f"dropout {best[0]} is chosen" if best[1] > statistics.mean(base)
-                   else "no dropout rate is chosen: the recipe stays tau_m 30 without dropout")
+        winner = best if best[1] > statistics.mean(base) else None
+        verdict = (f"dropout {best[0]} wins round 4" if winner
+                   else "no dropout rate wins: the recipe stays tau_m 30 without dropout")
         out += ["", f"Best: dropout {best[0]}, mean validation {100 * best[1]:.2f}% against "
                     f"{100 * statistics.mean(base):.2f}% without dropout: {verdict}."]
-    return out
+    return out, winner
+
+
+def final_recipe(r3: tuple | None, r4: tuple | None) -> tuple[list[str], tuple | None]:
+    """The recipe after rounds 3 and 4: if both have a winner, the one with the higher mean
+    augmentation-protocol validation over seeds 0-1 (the seeds both have). Returns the lines
+    and (label, aug run dirs, pub run dirs) or None (the recipe stays tau_m 30)."""
+    cands = []
+    if r3 is not None:
+        label, name, _ = r3
+        cands.append((f"tau_m 30 + {label}",
+                      [f"{G2}/r3_{name}_aug_seed{k}" for k in (0, 1)]
+                      + [f"{S}/r3final_{name}_aug_seed2"],
+                      [f"{S}/r3final_{name}_pub_seed{k}" for k in range(3)]))
+    if r4 is not None:
+        p = r4[0]
+        cands.append((f"tau_m 30 + dropout {p}",
+                      [f"{G3}/r4_drop{p}_aug_seed{k}" for k in range(3)],
+                      [f"{G3}/r4_drop{p}_pub_seed{k}" for k in range(3)]))
+    if not cands:
+        return ["", "After rounds 3 and 4 the chosen recipe stays tau_m 30."], None
+    score = {c[0]: statistics.mean(run_info(d)["val"] for d in c[1][:2]) for c in cands}
+    best = max(cands, key=lambda c: score[c[0]])
+    text = ", ".join(f"{k} {100 * v:.2f}%" for k, v in score.items())
+    return ["", f"## The recipe after rounds 3 and 4: {best[0]}", "",
+            f"Mean validation over seeds 0-1 (augmentation protocol): {text}. Its three seeds "
+            "under both protocols are the 'final recipe' rows of the tables above."], best
 
 
 def main() -> int:
@@ -215,9 +248,18 @@ def main() -> int:
         groups["eprop_recipe_aug"] = ("e-prop ~32k, chosen recipe, augmentation protocol", ch[1])
         groups["eprop_recipe_pub"] = ("e-prop ~32k, chosen recipe, published protocol",
                                       [f"{S}/eprop_recipe_pub_seed{k}" for k in range(3)])
+    # rounds 3 and 4 start from the chosen recipe (tau_m 30)
+    r3_lines, r3 = round3_section(ch[1] if ch else [])
+    r4_lines, r4 = dropout_section(ch[1] if ch else [])
+    final_lines, final = final_recipe(r3, r4)
+    if final is not None:
+        groups["eprop_final_aug"] = (f"e-prop ~32k, final recipe ({final[0]}), augmentation "
+                                     "protocol", final[1])
+        groups["eprop_final_pub"] = (f"e-prop ~32k, final recipe ({final[0]}), published "
+                                     "protocol", final[2])
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands5.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands7.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
@@ -231,7 +273,6 @@ def main() -> int:
         lat = sorted({i["latency"]["latency_ms"] for i in done})
         params = sorted({i["params"] for i in done})
         summary[key] = {"test": [i["test"] for i in done], "val": [i["val"] for i in done],
-                        "dirs": dirs,
                         "params": params[0] if params else None,
                         "latency": max(lat) if lat else None}
         note = f" (unfinished: {', '.join(pending)})" if pending else ""
@@ -248,6 +289,8 @@ def main() -> int:
     if ch is not None:
         pairs += [("eprop_recipe_pub", "dcls_pub"), ("eprop_recipe_aug", "dcls_aug"),
                   ("eprop_recipe_aug", "dcls_pub")]
+    if final is not None:
+        pairs += [("eprop_final_pub", "dcls_pub"), ("eprop_final_aug", "dcls_aug")]
     for e, d in pairs:
         se, sd = summary[e], summary[d]
         if not se["test"] or not sd["test"]:
@@ -272,8 +315,7 @@ def main() -> int:
                    f"{i['best_epoch']} |")
     if ch is not None:
         out += ["", ch[0]]
-    out += round3_section(summary)
-    out += dropout_section(summary)
+    out += r3_lines + r4_lines + final_lines
     text = "\n".join(out) + "\n"
     (ROOT / "results/sota/TABLE.md").write_text(text)
     figure(groups, summary)
