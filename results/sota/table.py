@@ -109,25 +109,29 @@ def figure(groups: dict, summary: dict) -> None:
     import matplotlib.pyplot as plt
 
     keys = [k for k in groups if summary[k]["test"]]
-    labels = [groups[k][0].replace(", ", "\n", 1) + f" ({len(summary[k]['test'])} seeds)"
-              for k in keys]
+    # published protocol first, then the augmentation protocol; top to bottom
+    keys.sort(key=lambda k: (not k.endswith("pub"), not k.startswith("dcls")))
+    labels = [groups[k][0] + f" ({len(summary[k]['test'])} seeds)" for k in keys]
     colors = ["tab:red" if k.startswith("dcls") else "tab:blue" for k in keys]
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.5), gridspec_kw={"width_ratios": [3, 1.4, 1.4]})
+    fig, axes = plt.subplots(1, 3, figsize=(15, 0.45 * len(keys) + 2),
+                             gridspec_kw={"width_ratios": [3.2, 1, 1]})
     ax = axes[0]
     for i, k in enumerate(keys):
         t = [100 * x for x in summary[k]["test"]]
-        ax.bar(i, statistics.mean(t), color=colors[i], alpha=0.6,
-               yerr=statistics.stdev(t) if len(t) > 1 else 0, capsize=4)
-        ax.plot([i] * len(t), t, "k.", ms=6)
-    ax.set_xticks(range(len(keys)), labels, fontsize=7, rotation=20, ha="right")
-    ax.set_ylabel("test accuracy (%)")
+        m, sd = statistics.mean(t), statistics.stdev(t) if len(t) > 1 else 0.0
+        ax.barh(i, m, color=colors[i], alpha=0.6, xerr=sd, capsize=3)
+        ax.plot(t, [i] * len(t), "k.", ms=5)
+        ax.text(max(max(t), m + sd) + 0.5, i, f"{m:.1f}", va="center", fontsize=8)
+    ax.set_yticks(range(len(keys)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("test accuracy (%), mean +- std, seeds as dots")
     lo = min(100 * min(summary[k]["test"]) for k in keys)
-    ax.set_ylim(max(0, lo - 8), 100)
+    ax.set_xlim(max(0, lo - 5), 95)
     ax.set_title("SHD-repro test accuracy (best-validation checkpoints)")
     kinds = {"DCLS": next(k for k in keys if k.startswith("dcls")),
              "e-prop": next(k for k in keys if k.startswith("eprop"))}
     for ax, field, title in ((axes[1], "params", "parameters"),
-                             (axes[2], "latency", "inference latency (ms)")):
+                             (axes[2], "latency", "latency (ms)")):
         vals = [summary[k][field] for k in kinds.values()]
         ax.bar(list(kinds), vals, color=["tab:red", "tab:blue"], alpha=0.6)
         for i, v in enumerate(vals):
