@@ -66,6 +66,35 @@ def epochs_done(run: Path) -> int:
     return len(m.read_text().splitlines()) if m.exists() else 0
 
 
+def stop_all(procs: dict[str, subprocess.Popen], runs: Path, logs: Path) -> None:
+    """Stop the runs still going (at the deadline), wait for all, write logs/status.json."""
+    for n, p in procs.items():
+        if p.poll() is None:
+            p.terminate()
+            log(f"{n}: stopped at the deadline after {epochs_done(runs / n)} epochs")
+    for p in procs.values():
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    status = {n: {"rc": p.returncode, "epochs": epochs_done(runs / n),
+                  "final": (runs / n / "final.json").exists()} for n, p in procs.items()}
+    (logs / "status.json").write_text(json.dumps(status, indent=2))
+    log(json.dumps(status))
+
+
+def keep_small(work: Path):
+    """tarfile filter: init.pt and a finished run's checkpoint.pt are left out (16 MiB a
+    file; best.pt is kept, an unfinished run keeps its checkpoint for --resume)."""
+    def keep(ti: tarfile.TarInfo) -> tarfile.TarInfo | None:
+        p = Path(ti.name)
+        if p.name == "init.pt" or (p.name == "checkpoint.pt"
+                                   and (work / p.parent / "final.json").exists()):
+            return None
+        return ti
+    return keep
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", required=True)
@@ -126,19 +155,7 @@ def main() -> int:
                     procs[n].terminate()
                 log("stopped the augmented-protocol DCLS runs to let the published ones finish")
             trimmed = True
-    for n, p in procs.items():
-        if p.poll() is None:
-            p.terminate()
-            log(f"{n}: stopped at the deadline after {epochs_done(runs / n)} epochs")
-    for p in procs.values():
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    status = {n: {"rc": p.returncode, "epochs": epochs_done(runs / n),
-                  "final": (runs / n / "final.json").exists()} for n, p in procs.items()}
-    (logs / "status.json").write_text(json.dumps(status, indent=2))
-    log(json.dumps(status))
+    stop_all(procs, runs, logs)
 
     def pack(name: str, members: list[Path]) -> None:
         with tarfile.open(out / name, "w:gz") as tar:

@@ -37,7 +37,8 @@ import tarfile
 import time
 from pathlib import Path
 
-from orchestrate import epochs_done, log, start  # results/gpu/orchestrate.py, first call
+# results/gpu/orchestrate.py, the first call
+from orchestrate import epochs_done, keep_small, log, start, stop_all
 
 AUG_CFG = "configs/shd_a_ff_syn_eprop_aug.toml"
 PUB_CFG = "configs/shd_a_ff_syn_eprop.toml"
@@ -183,28 +184,9 @@ def main() -> int:
         if choice is not None and not queue and all(p.poll() is not None for p in procs.values()):
             break
         time.sleep(5)
-    for n, p in procs.items():
-        if p.poll() is None:
-            p.terminate()
-            log(f"{n}: stopped at the deadline after {epochs_done(runs / n)} epochs")
-    for p in procs.values():
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    status = {n: {"rc": p.returncode, "epochs": epochs_done(runs / n),
-                  "final": (runs / n / "final.json").exists()} for n, p in procs.items()}
-    (logs / "status.json").write_text(json.dumps(status, indent=2))
-    log(json.dumps(status))
+    stop_all(procs, runs, logs)
 
-    def keep(ti: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        """init.pt (the untrained model) is re-creatable; a finished run's checkpoint.pt is
-        not needed (best.pt is kept): both left out, to stay under 16 MiB a file."""
-        p = Path(ti.name)
-        if p.name == "init.pt" or (p.name == "checkpoint.pt"
-                                   and (work / p.parent / "final.json").exists()):
-            return None
-        return ti
+    keep = keep_small(work)
 
     def pack(name: str, members: list[Path]) -> None:
         with tarfile.open(out / name, "w:gz") as tar:

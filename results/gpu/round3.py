@@ -18,14 +18,14 @@ made by results/sota/table.py from the run directories. Runs left at the deadlin
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tarfile
 import time
 from pathlib import Path
 
-from orchestrate import epochs_done, log, start  # results/gpu/orchestrate.py, first call
+# results/gpu/orchestrate.py, the first call
+from orchestrate import keep_small, log, start, stop_all
 
 CONFIGS = {"aug": "configs/shd_a_ff_syn_eprop_aug.toml", "pub": "configs/shd_a_ff_syn_eprop.toml"}
 BASE = ["--tau-m", "30", "--epochs", "40", "--no-plots"]
@@ -59,27 +59,9 @@ def main() -> int:
                             runs, logs)
     while time.time() < deadline - 15 and any(p.poll() is None for p in procs.values()):
         time.sleep(5)
-    for n, p in procs.items():
-        if p.poll() is None:
-            p.terminate()
-            log(f"{n}: stopped at the deadline after {epochs_done(runs / n)} epochs")
-    for p in procs.values():
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-    status = {n: {"rc": p.returncode, "epochs": epochs_done(runs / n),
-                  "final": (runs / n / "final.json").exists()} for n, p in procs.items()}
-    (logs / "status.json").write_text(json.dumps(status, indent=2))
-    log(json.dumps(status))
+    stop_all(procs, runs, logs)
 
-    def keep(ti: tarfile.TarInfo) -> tarfile.TarInfo | None:
-        """init.pt and a finished run's checkpoint.pt are left out (16 MiB a file)."""
-        p = Path(ti.name)
-        if p.name == "init.pt" or (p.name == "checkpoint.pt"
-                                   and (work / p.parent / "final.json").exists()):
-            return None
-        return ti
+    keep = keep_small(work)
 
     with tarfile.open(out / "round3.tar.gz", "w:gz") as tar:
         tar.add(work, arcname=".", filter=keep)
