@@ -191,3 +191,51 @@ def test_augmentation_options_change_training_and_resume_exactly(tmp_path):
     for bad in ({"channel_shift": -1}, {"time_shift": 1.5}, {"time_jitter": -0.1}):
         with pytest.raises(ConfigError, match="augmentation"):
             resolve_config({"data": bad})
+
+
+def test_input_dropout_masks_whole_channels_and_resumes_exactly(tmp_path):
+    from delayprop.train import Model
+
+    cfg = toy_config("eprop", input_dropout=0.5)
+    model = Model(cfg, 6, 3, torch.device("cpu"))
+    x = torch.ones(40, 12, 6)
+    torch.manual_seed(0)
+    xd = model.drop_inputs(x)
+    # one mask per (sample, channel), constant over time, kept channels scaled by 1 / (1 - p)
+    assert set(xd.unique().tolist()) == {0.0, 2.0}
+    assert torch.equal(xd, xd[:, :1].expand_as(xd))
+    assert 0.3 < float((xd[:, 0] == 0).float().mean()) < 0.7
+    assert torch.equal(Model(toy_config("eprop"), 6, 3, torch.device("cpu")).drop_inputs(x), x)
+
+    plain = toy_config("eprop")
+    train(plain, tmp_path / "plain", splits=splits_for(plain), progress=False, plots=False)
+    train(cfg, tmp_path / "full", splits=splits_for(cfg), progress=False, plots=False)
+    assert _metrics(tmp_path / "plain") != _metrics(tmp_path / "full")
+    train(cfg, tmp_path / "part", splits=splits_for(cfg), progress=False, plots=False,
+          stop_after=1)
+    train(cfg, tmp_path / "part", resume=True, splits=splits_for(cfg), progress=False,
+          plots=False)
+    assert _metrics(tmp_path / "full") == _metrics(tmp_path / "part")
+    for bad in (1.0, -0.1, True, "0.2"):
+        with pytest.raises(ConfigError, match="input_dropout"):
+            resolve_config({"train": {"input_dropout": bad}})
+
+
+def test_resume_of_a_run_from_before_an_option_existed(tmp_path):
+    """A checkpoint whose configuration lacks a later option (here train.input_dropout)
+    resumes when the option is at its default, and is refused when it is not."""
+    cfg = toy_config("eprop")
+    train(cfg, tmp_path, splits=splits_for(cfg), progress=False, plots=False, stop_after=1)
+    ckpt_path = tmp_path / CHECKPOINT
+    ckpt = torch.load(ckpt_path, weights_only=False)
+    del ckpt["config"]["train"]["input_dropout"]
+    torch.save(ckpt, ckpt_path)
+    train(cfg, tmp_path, resume=True, splits=splits_for(cfg), progress=False, plots=False)
+    train(cfg, tmp_path / "b", splits=splits_for(cfg), progress=False, plots=False,
+          stop_after=1)
+    ckpt = torch.load(tmp_path / "b" / CHECKPOINT, weights_only=False)
+    del ckpt["config"]["train"]["input_dropout"]
+    torch.save(ckpt, tmp_path / "b" / CHECKPOINT)
+    other = toy_config("eprop", input_dropout=0.2)
+    with pytest.raises(ConfigError, match="train.input_dropout"):
+        train(other, tmp_path / "b", resume=True, splits=splits_for(other), progress=False)

@@ -142,6 +142,55 @@ def figure(groups: dict, summary: dict) -> None:
     plt.close(fig)
 
 
+# round 5 (results/sota/commands8.sh): input dropout on the chosen recipe, seeds 0-1; wins if
+# its mean validation beats the final recipe's (seeds 0-1)
+INPUT_DROPOUT = (0.1, 0.2, 0.3)
+
+
+def round5_section(final: tuple | None) -> tuple[list[str], tuple | None]:
+    """Round 5: input dropout p (seeds 0-1, augmentation protocol) against the recipe after
+    rounds 3-4 (``final``: label, aug dirs, pub dirs). Returns the lines and the winner
+    (label, aug dirs, pub dirs) or None."""
+    out = ["", "## Round 5: input dropout (results/sota/commands8.sh)", "",
+           "The chosen recipe (tau_m 30, 40 epochs) with `--input-dropout p` (one mask per "
+           "sample and input channel, fixed over time), augmentation protocol, seeds 0-1. Wins "
+           "if its mean validation accuracy beats the recipe after rounds 3-4 (seeds 0-1).", "",
+           "| input dropout | val seed 0 | val seed 1 | val mean | test seed 0 | test seed 1 |",
+           "|---|---|---|---|---|---|"]
+    best, complete = None, True
+    for p in INPUT_DROPOUT:
+        infos = [run_info(f"{S}/r5_indrop{p}_aug_seed{k}") for k in (0, 1)]
+        if not all(i["finished"] for i in infos):
+            complete = False
+            out.append(f"| {p} | " + " | ".join(
+                f"{i['val']:.4f}" if i["finished"] else f"unfinished ({i['epochs_done']} "
+                "epochs)" for i in infos) + " | - | - | - |")
+            continue
+        mean = statistics.mean(i["val"] for i in infos)
+        if best is None or mean > best[1]:
+            best = (p, mean)
+        out.append(f"| {p} | {infos[0]['val']:.4f} | {infos[1]['val']:.4f} | {mean:.4f} | "
+                   f"{infos[0]['test']:.4f} | {infos[1]['test']:.4f} |")
+    if best is None or not complete:
+        return out, None
+    if final is not None:
+        ref_label, ref_dirs = final[0], final[1][:2]
+    else:
+        ref_label, ref_dirs = "tau_m 30", chosen_recipe()[1][:2]
+    ref = statistics.mean(run_info(d)["val"] for d in ref_dirs)
+    winner = None
+    if best[1] > ref:
+        p = best[0]
+        winner = (f"tau_m 30 + input dropout {p}",
+                  [f"{S}/r5_indrop{p}_aug_seed{k}" for k in range(3)],
+                  [f"{S}/r5_indrop{p}_pub_seed{k}" for k in range(3)])
+    verdict = (f"input dropout {best[0]} wins round 5 and becomes the final recipe" if winner
+               else f"nothing wins round 5: the final recipe stays {ref_label}")
+    out += ["", f"Best: input dropout {best[0]}, mean validation {100 * best[1]:.2f}% against "
+                f"{ref_label}'s {100 * ref:.2f}%: {verdict}."]
+    return out, winner
+
+
 def round3_section(chosen: list[str]) -> tuple[list[str], tuple | None]:
     """Round 3: one change each to the chosen recipe (its aug-protocol runs ``chosen``); seed 1
     for the probes within 0.7 points of the chosen recipe's seed 0 on validation
@@ -256,6 +305,12 @@ def main() -> int:
     r3_lines, r3 = round3_section(ch[1] if ch else [])
     r4_lines, r4 = dropout_section(ch[1] if ch else [])
     final_lines, final = final_recipe(r3, r4)
+    r5_lines, r5 = round5_section(final)
+    if "--round5-winner" in sys.argv:  # for results/sota/commands8.sh
+        print("none" if r5 is None else r5[0].rsplit(" ", 1)[-1])
+        return 0
+    if r5 is not None:
+        final = r5
     if final is not None:
         groups["eprop_final_aug"] = (f"e-prop ~32k, final recipe ({final[0]}), augmentation "
                                      "protocol", final[1])
@@ -263,7 +318,7 @@ def main() -> int:
                                      "protocol", final[2])
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands7.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands8.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
@@ -319,7 +374,7 @@ def main() -> int:
                    f"{i['best_epoch']} |")
     if ch is not None:
         out += ["", ch[0]]
-    out += r3_lines + r4_lines + final_lines
+    out += r3_lines + r4_lines + final_lines + r5_lines
     text = "\n".join(out) + "\n"
     (ROOT / "results/sota/TABLE.md").write_text(text)
     figure(groups, summary)

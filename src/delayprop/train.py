@@ -92,6 +92,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "lr": 2e-3,
         "delay_lr": 0.1,
         "weight_decay": 0.0,
+        "input_dropout": 0.0,  # 0: off
         "lr_schedule": "cosine",
         "sigma0": 0.0,  # 0: keep the model's sigma, no schedule
         "sigma1": 0.0,
@@ -137,6 +138,9 @@ OPTION_DOCS: dict[str, dict[str, str]] = {
         "lr": "learning rate of the weights",
         "delay_lr": "learning rate of the delays, in steps per unit update",
         "weight_decay": "weight decay of the weights (not the delays)",
+        "input_dropout": "training only: each sample drops each input channel for the whole "
+                         "sequence with this probability; kept channels are scaled by "
+                         "1 / (1 - p)",
         "lr_schedule": "cosine: decay the learning rates over the epochs; none: constant",
         "sigma0": "Gaussian delay width at the first epoch, in steps (0: keep model.sigma)",
         "sigma1": "Gaussian delay width at the end of the decay, in steps",
@@ -260,6 +264,9 @@ def check_config(cfg: dict[str, Any]) -> None:
     for k in ("lr", "delay_lr", "weight_decay", "sigma0", "sigma1"):
         if not isinstance(t[k], (int, float)) or t[k] < 0 or not math.isfinite(t[k]):
             raise ConfigError(f"train.{k} must be a finite number >= 0, got {t[k]!r}")
+    p_in = t["input_dropout"]
+    if isinstance(p_in, bool) or not isinstance(p_in, (int, float)) or not 0 <= p_in < 1:
+        raise ConfigError(f"train.input_dropout must be in [0, 1), got {p_in!r}")
     if t["optimizer"] not in ("adam", "adamw", "sgd"):
         raise ConfigError(f"train.optimizer must be adam, adamw or sgd, got {t['optimizer']!r}")
     if t["lr_schedule"] not in ("none", "cosine"):
@@ -297,9 +304,13 @@ RUNTIME_OPTIONS = {("train", "threads"), ("train", "device"), ("train", "eval_ba
 
 def config_difference(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     """The options ('section.key') in which two resolved configurations differ, ignoring
-    :data:`RUNTIME_OPTIONS`."""
+    :data:`RUNTIME_OPTIONS`; an option one of them lacks (a run from before the option
+    existed) counts as its default."""
+    def get(c: dict[str, Any], s: str, k: str) -> Any:
+        return c[s].get(k, DEFAULTS[s].get(k))
+
     diff = [f"{s}.{k}" for s in SECTIONS for k in set(a[s]) | set(b[s])
-            if (s, k) not in RUNTIME_OPTIONS and a[s].get(k) != b[s].get(k)]
+            if (s, k) not in RUNTIME_OPTIONS and get(a, s, k) != get(b, s, k)]
     if a.get("name", "") != b.get("name", ""):
         diff.append("name")
     return sorted(diff)
@@ -436,11 +447,23 @@ class Model:
             return s
         return None
 
+    def drop_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Training-time input dropout (``train.input_dropout`` p): x (B, T, C) times one mask
+        per sample and channel, fixed over time, kept channels scaled by 1 / (1 - p) (drawn from
+        torch's global generator, which checkpoints save). Every rule then learns from the
+        masked input as it is, so e-prop stays exact where it was."""
+        p = float(self.cfg["train"]["input_dropout"])
+        if p == 0.0:
+            return x
+        keep = torch.bernoulli(x.new_full((x.shape[0], 1, x.shape[2]), 1.0 - p))
+        return x * keep.div_(1.0 - p)
+
     def update(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
         """Write the updates of one batch into ``.grad``; returns (loss, predicted class per
         sample (B,)). E-prop keeps no output sequence (its memory stays flat in T): the
         prediction comes from its per-sample scores."""
         net = self.net
+        x = self.drop_inputs(x)
         if self.method == "eprop":
             from delayprop.rules import eprop_gradients
 
