@@ -16,6 +16,7 @@ from delayprop.baselines.dcls import (
     dcls_loss,
     dcls_predict,
     epoch_begin,
+    flipped_gauss_kernel,
     gauss_kernel,
     make_optimizers,
     sigma_at,
@@ -63,6 +64,26 @@ def test_kernel_matches_dcls1d_gauss(sig):
     assert _rel(k, k_ref) < 1e-9
     # also the free function on plain tensors
     assert _rel(gauss_kernel(syn.weight, syn.P, sig, L), k_ref) < 1e-9
+
+
+@pytest.mark.parametrize("sig", [12.0, 0.23, 0.0])
+def test_flipped_kernel_node_matches_autograd_through_gauss_kernel(sig):
+    """The one-node kernel of the fast layer (values, layout, both gradients) against the
+    plain formula flipped, float64; torch.autograd.gradcheck on its backward."""
+    g = torch.Generator().manual_seed(4)
+    w = torch.randn(5, 7, dtype=torch.float64, generator=g).requires_grad_()
+    p = (torch.rand(5, 7, dtype=torch.float64, generator=g) * 24 - 12).requires_grad_()
+    sig_t = torch.tensor(sig, dtype=torch.float64)
+    k = flipped_gauss_kernel(w, p, sig_t, L)
+    ref = gauss_kernel(w, p, sig_t, L).flip(-1)
+    assert k.shape == ref.shape == (5, 7, L) and _rel(k, ref) < 1e-13
+    assert k.permute(2, 1, 0).is_contiguous()  # what kernel_spectrum reads without a copy
+    grad = torch.randn(5, 7, L, dtype=torch.float64, generator=g)
+    ga = torch.autograd.grad((k * grad).sum(), (w, p))
+    gb = torch.autograd.grad((ref * grad).sum(), (w, p))
+    for a, b in zip(ga, gb):
+        assert _rel(a, b) < 1e-12
+    assert torch.autograd.gradcheck(lambda a, b: flipped_gauss_kernel(a, b, sig, L), (w, p))
 
 
 @pytest.mark.parametrize("sig", [12.0, 0.23])
@@ -367,4 +388,13 @@ def test_fused_lif_matches_the_autograd_loop(dtype):
     w = torch.randn(z.shape, generator=g).to(dtype)
     (g_ref,) = torch.autograd.grad((z_ref * w).sum(), current)
     (g_fused,) = torch.autograd.grad((z * w).sum(), current)
+    assert _rel(g_fused, g_ref) < (1e-12 if dtype == torch.float64 else 1e-5)
+    # with a dropout mask (1, B, N) applied in the same node: spikes and gradients as the
+    # autograd loop's spikes times the mask
+    keep = (torch.rand(1, 3, 7, generator=g) < 0.6).to(dtype) / 0.6
+    zk = FusedLIF.apply(current, p.alpha, p.theta, p.surrogate, keep)
+    z_ref = _lif_tm(current, p)
+    assert torch.equal(zk, z_ref * keep)
+    (g_ref,) = torch.autograd.grad((z_ref * keep * w).sum(), current)
+    (g_fused,) = torch.autograd.grad((zk * w).sum(), current)
     assert _rel(g_fused, g_ref) < (1e-12 if dtype == torch.float64 else 1e-5)

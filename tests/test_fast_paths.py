@@ -8,6 +8,7 @@ import torch
 
 from delayprop.delays import (
     block_size,
+    delayed_sum_spectral,
     dft_matrices,
     even_chunk,
     kernel_cost,
@@ -56,6 +57,28 @@ def test_delayed_sum_matches_reference(mode: str, steps: int, max_delay: int) ->
             assert rel(syn.current_sequence(x, wk, method=method), ref) < TOL
             out_h = syn.current_sequence(x, wk, history=hist, method=method)
             assert rel(out_h, ref_h) < TOL
+
+
+@pytest.mark.parametrize("block", [None, 7, 200])
+def test_delayed_sum_spectral_output_length_is_a_zero_padded_input(block) -> None:
+    """``steps`` > T: the same as the input padded with zeros to ``steps`` (values and
+    gradients, with and without history, one or several blocks); ``steps`` < T refused."""
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(30, 3, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    wk = torch.randn(5, 4, 9, generator=g, dtype=torch.float64, requires_grad=True)
+    hist = torch.rand(8, 3, 4, generator=g, dtype=torch.float64)
+    for h in (None, hist):
+        out = delayed_sum_spectral(x, wk, history=h, block=block, steps=42)
+        padded = torch.cat([x, x.new_zeros(12, 3, 4)], 0)
+        ref = delayed_sum_spectral(padded, wk, history=h, block=block)
+        assert out.shape == (42, 3, 5) and rel(out, ref) < TOL
+        w = torch.randn_like(out)
+        ga = torch.autograd.grad((out * w).sum(), (x, wk))
+        gb = torch.autograd.grad((ref * w).sum(), (x, wk))
+        for a, b in zip(ga, gb):
+            assert rel(a, b) < TOL
+    with pytest.raises(ConfigError, match="steps"):
+        delayed_sum_spectral(x, wk, steps=29)
 
 
 def test_spectral_current_is_differentiable_like_the_direct_one() -> None:

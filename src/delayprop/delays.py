@@ -202,13 +202,25 @@ def dft_matrices(n: int, dtype: torch.dtype, device: torch.device | str) -> tupl
     return _DFT_CACHE[key]
 
 
-def _block_spectrum(fr: torch.Tensor, fi: torch.Tensor, sig: torch.Tensor,
+def dft_stacked(n: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
+    """[fr; fi] of :func:`dft_matrices` as one (2 nf, n) matrix (cached): Re and Im of a
+    spectrum in one product, which reads the signal once (about 25% faster than two products
+    at the DCLS layer sizes)."""
+    key = (n, dtype, str(device), "stacked")
+    if key not in _DFT_CACHE:
+        fr, fi, _, _ = dft_matrices(n, dtype, device)
+        _DFT_CACHE[key] = (torch.cat([fr, fi], 0).contiguous(),)
+    return _DFT_CACHE[key][0]
+
+
+def _block_spectrum(f2: torch.Tensor, sig: torch.Tensor,
                     history: torch.Tensor | None, start: int, n: int
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """Re and Im of the DFT of the window [start, start + n) of the time-major signal
     history ++ sig (history: the ``lag`` steps before t = 0, zeros if None; zeros after the
-    end), as products with the matching columns of the DFT matrices (no concatenation).
-    Returns two (nf, B * N) matrices."""
+    end), as products with the matching columns of the stacked DFT matrix f2
+    (:func:`dft_stacked`; no concatenation of the signal). Returns two (nf, B * N) matrices,
+    views of one (2 nf, B * N) product."""
     T = sig.shape[0]
     lag = 0 if history is None else history.shape[0]
     parts = []
@@ -217,17 +229,20 @@ def _block_spectrum(fr: torch.Tensor, fi: torch.Tensor, sig: torch.Tensor,
         parts.append((a - start - lag, history[a:b]))
     lo, hi = max(start, 0), min(start + n, T)
     if hi > lo:
-        parts.append((lo - start, sig[lo:hi]))
+        # the whole signal as it is, not as a slice: a slice's backward allocates a zero
+        # tensor of the full size and copies into it
+        parts.append((lo - start, sig if (lo, hi) == (0, T) else sig[lo:hi]))
     width = sig.shape[1] * sig.shape[2]
-    re = im = None
+    out = None
     for col, piece in parts:
         m = piece.reshape(piece.shape[0], width)
         cols = slice(col, col + piece.shape[0])
-        re = fr[:, cols] @ m if re is None else re.addmm_(fr[:, cols], m)
-        im = fi[:, cols] @ m if im is None else im.addmm_(fi[:, cols], m)
-    if re is None:
-        re = sig.new_zeros(fr.shape[0], width)
-        im = sig.new_zeros(fr.shape[0], width)
+        out = f2[:, cols] @ m if out is None else out.addmm_(f2[:, cols], m)
+    if out is None:
+        out = sig.new_zeros(f2.shape[0], width)
+    # unbind: one backward node that stacks the two gradients (two slices would each give
+    # theirs a zero tensor of the full size)
+    re, im = out.view(2, f2.shape[0] // 2, width).unbind(0)
     return re, im
 
 
@@ -237,33 +252,40 @@ def kernel_spectrum(wk: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tenso
     factors of the Gauss complex product: Re K, Re K + Im K, Im K - Re K (only the first
     ``window`` taps are non-zero). Differentiable in wk."""
     post, pre, window = wk.shape
-    fr, fi, _, _ = dft_matrices(n, wk.dtype, wk.device)
-    nf = fr.shape[0]
+    f2 = dft_stacked(n, wk.dtype, wk.device)
+    nf = f2.shape[0] // 2
+    # a copy unless wk is a view of a (window, pre, post) tensor
     wk_t = wk.permute(2, 1, 0).reshape(window, pre * post)
-    kr = (fr[:, :window] @ wk_t).view(nf, pre, post)
-    ki = (fi[:, :window] @ wk_t).view(nf, pre, post)
+    kr, ki = (f2[:, :window] @ wk_t).view(2, nf, pre, post).unbind(0)
     return kr, kr + ki, ki - kr
 
 
 def delayed_sum_spectral(x: torch.Tensor, wk: torch.Tensor,
                          history: torch.Tensor | None = None,
-                         block: int | None = None) -> torch.Tensor:
+                         block: int | None = None, steps: int | None = None) -> torch.Tensor:
     """I[t, b, j] = sum_{i, tau} wk[j, i, tau] x[t - tau, b, i] in the frequency domain.
 
-    Time-major x (T, B, pre); wk (post, pre, window); history (window - 1, B, pre): x before
-    t = 0 (zeros if None). Returns (T, B, post). Differentiable in x and wk.
+    Time-major x (T_x, B, pre); wk (post, pre, window); history (window - 1, B, pre): x before
+    t = 0 (zeros if None). ``steps`` (default T_x, at least T_x): the output length, x being
+    zero after its end (a zero-padded input without the padding). Returns (steps, B, post).
+    Differentiable in x and wk.
     """
     T, B, pre = x.shape
+    if steps is not None:
+        if steps < T:
+            raise ConfigError(f"steps ({steps}) must be at least the input's length ({T})")
+        T = int(steps)
     post, _, window = wk.shape
     lag = window - 1
     c, n = block_size(T, window, block)
     nblk = -(-T // c)
-    fr, fi, ir, ii = dft_matrices(n, x.dtype, x.device)
-    nf = fr.shape[0]
+    _, _, ir, ii = dft_matrices(n, x.dtype, x.device)
+    f2 = dft_stacked(n, x.dtype, x.device)
+    nf = ir.shape[1]
     kr, k_sum, k_dif = kernel_spectrum(wk, n)
     outs = []
     for k in range(nblk):
-        xr, xi = _block_spectrum(fr, fi, x, history, k * c - lag, n)
+        xr, xi = _block_spectrum(f2, x, history, k * c - lag, n)
         xr, xi = xr.view(nf, B, pre), xi.view(nf, B, pre)
         # X K with three real products (Gauss): k1 = (Xr + Xi) Kr, Re = k1 - Xi (Kr + Ki),
         # Im = k1 + Xr (Ki - Kr)
@@ -273,7 +295,7 @@ def delayed_sum_spectral(x: torch.Tensor, wk: torch.Tensor,
         # only the last c samples of the circular convolution are free of wrap-around
         outs.append(torch.mm(ir[lag:], yr).addmm_(ii[lag:], yi).view(c, B, post))
     out = outs[0] if nblk == 1 else torch.cat(outs, 0)
-    return out[:T]
+    return out if out.shape[0] == T else out[:T]
 
 
 def lagged_correlation_spectral(h: torch.Tensor, xbar: torch.Tensor, window: int,
@@ -291,17 +313,18 @@ def lagged_correlation_spectral(h: torch.Tensor, xbar: torch.Tensor, window: int
     lag = window - 1
     c, n = block_size(T, window, block)
     nblk = -(-T // c)
-    fr, fi, ir, ii = dft_matrices(n, h.dtype, h.device)
-    nf = fr.shape[0]
+    _, _, ir, ii = dft_matrices(n, h.dtype, h.device)
+    f2 = dft_stacked(n, h.dtype, h.device)
+    nf = ir.shape[1]
     sr = h.new_zeros(nf, pre, post)
     si = h.new_zeros(nf, pre, post)
     for k in range(nblk):
-        xr, xi = _block_spectrum(fr, fi, xbar, history, k * c - lag, n)
+        xr, xi = _block_spectrum(f2, xbar, history, k * c - lag, n)
         xr = xr.view(nf, B, pre).transpose(1, 2)
         xi = xi.view(nf, B, pre).transpose(1, 2)
         # h of block k sits at positions 0..c-1 of its window (lag steps before where it
         # belongs), so the circular correlation comes out shifted by -lag
-        hr, hi = _block_spectrum(fr, fi, h, None, k * c, c)
+        hr, hi = _block_spectrum(f2, h, None, k * c, c)
         hr, hi = hr.view(nf, B, post), hi.view(nf, B, post)
         # conj(X) H with three real products (Gauss): k1 = (Xr - Xi)^T Hr,
         # Re = k1 + Xi^T (Hr + Hi), Im = k1 + Xr^T (Hi - Hr); summed over batch and blocks

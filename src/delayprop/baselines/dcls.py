@@ -161,6 +161,50 @@ def gauss_kernel(weight: torch.Tensor, pos: torch.Tensor, sig: float | torch.Ten
     return weight.unsqueeze(-1) * g
 
 
+class FlippedGaussKernel(torch.autograd.Function):
+    r""":func:`gauss_kernel` flipped along the taps and laid out (taps, in, out), as one
+    autograd node: the kernel the time-major layer convolves with
+    (``gauss_kernel(...).flip(-1).permute(2, 1, 0)``, the layout
+    :func:`delayprop.delays.kernel_spectrum` reads without a copy).
+
+    With :math:`\hat g = g / Z` (:math:`Z = \sum_k g[k] + 10^{-7}`) and
+    :math:`u = (k - c) / s`, the gradients of a loss with kernel gradient :math:`G` are
+    :math:`\partial_W = \sum_k G \hat g` and
+    :math:`\partial_P = (W / s) (\sum_k G \hat g u - \partial_W \sum_k \hat g u)` (five passes
+    over the kernel instead of autograd's ~20 with the flip).
+    """
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, pos: torch.Tensor, s: float | torch.Tensor,
+                taps: int) -> torch.Tensor:  # type: ignore[override]
+        # output tap k' is tap taps - 1 - k' of the kernel
+        k = torch.arange(taps - 1, -1, -1, dtype=pos.dtype, device=pos.device)
+        c = (pos.t() + taps // 2).contiguous()  # (in, out)
+        u = (k.view(-1, 1, 1) - c).div_(s)  # (taps, in, out)
+        g = torch.mul(u, u).mul_(-0.5).exp_()
+        g.div_(g.sum(0).add_(NORM_EPS))
+        ctx.save_for_backward(weight, g, u)
+        ctx.s = s
+        return g * weight.t()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        weight, g, u = ctx.saved_tensors
+        gg = grad * g
+        d_w = gg.sum(0)  # (in, out)
+        d_p = gg.mul_(u).sum(0).sub_(d_w * (g * u).sum(0)).mul_(weight.t()).div_(ctx.s)
+        return d_w.t(), d_p.t(), None, None
+
+
+def flipped_gauss_kernel(weight: torch.Tensor, pos: torch.Tensor, sig: float | torch.Tensor,
+                         taps: int) -> torch.Tensor:
+    """``gauss_kernel(weight, pos, sig, taps).flip(-1)`` (out, in, taps), as a view of a
+    (taps, in, out) tensor (:class:`FlippedGaussKernel`)."""
+    # a tensor SIG stays a tensor (no device synchronisation)
+    s = (sig.abs() if isinstance(sig, torch.Tensor) else abs(float(sig))) + SIGMA_OFFSET
+    return FlippedGaussKernel.apply(weight, pos, s, taps).permute(2, 1, 0)
+
+
 def rounded_tap(pos: torch.Tensor, taps: int) -> torch.Tensor:
     """The tap an evaluated kernel uses: round(P) + L//2, clamped to the taps (float)."""
     lim = taps // 2
@@ -230,12 +274,16 @@ class DCLSSynapses(nn.Module):
         the frequency domain (:func:`delayprop.delays.delayed_sum_spectral`, the route the
         package's BPTT uses): about 10x fewer multiply-adds than the direct convolution at
         L = 25. :meth:`forward_conv` is the plain reference."""
-        if self.right_padding:
-            x = torch.cat([x, x.new_zeros(self.right_padding, *x.shape[1:])], 0)
+        # the right padding as the output length (the input is zero there): no padded copy
+        steps = x.shape[0] + self.right_padding
         # one transform block for the whole sequence up to ONE_BLOCK_STEPS (fewer frequency
         # products than overlapping blocks: 0.9 s instead of 1.2-1.4 s per SHD training step)
-        block = x.shape[0] if x.shape[0] <= ONE_BLOCK_STEPS else None
-        return delayed_sum_spectral(x, self.kernel().flip(-1), block=block)
+        block = steps if steps <= ONE_BLOCK_STEPS else None
+        if self.training:
+            wk = flipped_gauss_kernel(self.weight, self.P, self.SIG, self.taps)
+        else:
+            wk = self.kernel().flip(-1)
+        return delayed_sum_spectral(x, wk, block=block, steps=steps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, in) -> I (B, T + right_padding, out)."""
@@ -287,8 +335,8 @@ class FusedLIF(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, current: torch.Tensor, alpha: float, theta: float,
-                surrogate) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, current: torch.Tensor, alpha: float, theta: float, surrogate,
+                mask: Optional[torch.Tensor] = None) -> torch.Tensor:  # type: ignore[override]
         T = current.shape[0]
         v_all = torch.empty_like(current)
         fired = torch.empty(current.shape, dtype=torch.bool, device=current.device)
@@ -299,22 +347,25 @@ class FusedLIF(torch.autograd.Function):
             v = torch.addcmul(current[t], v, keep, out=v_all[t])
             torch.ge(v, theta, out=fired[t])
             keep = torch.where(fired[t], zero, a)
-        ctx.save_for_backward(v_all, fired)
+        ctx.save_for_backward(v_all, fired, mask)
         ctx.alpha, ctx.theta, ctx.surrogate = alpha, theta, surrogate
-        return fired.to(current.dtype)
+        # with a dropout mask (1, B, N) the spikes come out dropped, in the same pass
+        return fired.to(current.dtype) if mask is None else torch.mul(fired, mask)
 
     @staticmethod
     def backward(ctx, grad_z: torch.Tensor):  # type: ignore[override]
-        v_all, fired = ctx.saved_tensors
+        v_all, fired, mask = ctx.saved_tensors
         # psi(v) of all steps, computed in place in one fresh buffer, times the spike gradient
         direct = ctx.surrogate.derivative(v_all, ctx.theta, out=torch.empty_like(v_all))
         direct.mul_(grad_z)
+        if mask is not None:
+            direct.mul_(mask)
         keep = torch.where(fired, v_all.new_zeros(()), v_all.new_tensor(ctx.alpha))  # dv'/dv
         grad_v = torch.empty_like(direct)
         grad_v[-1] = direct[-1]
         for t in range(v_all.shape[0] - 2, -1, -1):
             torch.addcmul(direct[t], grad_v[t + 1], keep[t], out=grad_v[t])
-        return grad_v, None, None, None
+        return grad_v, None, None, None, None
 
 
 _LEAK_CACHE: dict[tuple, torch.Tensor] = {}
@@ -333,12 +384,15 @@ def _leak_matrix(T: int, decay: float, like: torch.Tensor) -> torch.Tensor:
     return _LEAK_CACHE[key]
 
 
-def lif_sequence_tm(current: torch.Tensor, p: LIFParameters) -> torch.Tensor:
-    """Spikes (T, B, N) of a time-major current: :class:`FusedLIF` for a detached reset to
-    zero (the DCLS neuron), else the autograd loop :func:`_lif_tm`."""
+def lif_sequence_tm(current: torch.Tensor, p: LIFParameters,
+                    keep: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Spikes (T, B, N) of a time-major current, times the dropout mask ``keep`` (1, B, N)
+    if given: :class:`FusedLIF` for a detached reset to zero (the DCLS neuron), else the
+    autograd loop :func:`_lif_tm`."""
     if p.reset == "zero" and p.detach_reset:
-        return FusedLIF.apply(current.contiguous(), p.alpha, p.theta, p.surrogate)
-    return _lif_tm(current, p)
+        return FusedLIF.apply(current.contiguous(), p.alpha, p.theta, p.surrogate, keep)
+    z = _lif_tm(current, p)
+    return z if keep is None else z * keep
 
 
 def _lif_sequence(current: torch.Tensor, p: LIFParameters) -> torch.Tensor:
@@ -382,14 +436,13 @@ class DCLSNet(nn.Module):
         for syn in self.synapses:
             syn.clamp_()
 
-    def _dropout(self, z: torch.Tensor) -> torch.Tensor:
-        # SpikingJelly's multi-step Dropout: one mask per (sample, neuron), shared over time;
-        # z is time-major (T, B, N)
+    def _dropout_mask(self, like: torch.Tensor) -> Optional[torch.Tensor]:
+        # SpikingJelly's multi-step Dropout: one mask per (sample, neuron), shared over time,
+        # (1, B, N) for the time-major (T, B, N) spikes; None when off
         p = self.cfg.dropout
         if not self.training or p == 0.0:
-            return z
-        keep = torch.empty_like(z[:1]).bernoulli_(1.0 - p).div_(1.0 - p)
-        return z * keep
+            return None
+        return torch.empty_like(like[:1]).bernoulli_(1.0 - p).div_(1.0 - p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, n_in) -> readout membrane y (B, T', n_out) (a view of a time-major
@@ -402,7 +455,7 @@ class DCLSNet(nn.Module):
             T, B, N = current.shape
             # BatchNorm over (batch, time) per neuron, as BatchNorm1d on (B, N, T)
             current = norm(current.reshape(T * B, N)).view(T, B, N)
-            h = self._dropout(lif_sequence_tm(current, self.lif))
+            h = lif_sequence_tm(current, self.lif, self._dropout_mask(current))
         current = self.synapses[-1].currents_tm(h)
         T, B, C = current.shape
         # the leaky readout y[t] = decay y[t-1] + I[t] is linear: one product with the
