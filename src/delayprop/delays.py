@@ -213,6 +213,124 @@ def dft_stacked(n: int, dtype: torch.dtype, device: torch.device | str) -> torch
     return _DFT_CACHE[key][0]
 
 
+def idft_stacked(n: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
+    """[ir, ii] of :func:`dft_matrices` as one (n, 2 nf) matrix (cached): the inverse of a
+    spectrum stored as [Re; Im] (2 nf rows) in one product."""
+    key = (n, dtype, str(device), "inverse stacked")
+    if key not in _DFT_CACHE:
+        _, _, ir, ii = dft_matrices(n, dtype, device)
+        _DFT_CACHE[key] = (torch.cat([ir, ii], 1).contiguous(),)
+    return _DFT_CACHE[key][0]
+
+
+def _block_pieces(sig: torch.Tensor, history: torch.Tensor | None, start: int, n: int
+                  ) -> list[tuple[int, torch.Tensor, bool]]:
+    """The parts of the window [start, start + n) of history ++ sig that are not zero:
+    (column in the window, piece (rows, B, N), whether it is history)."""
+    T = sig.shape[0]
+    lag = 0 if history is None else history.shape[0]
+    parts = []
+    if history is not None and start < 0:
+        a, b = start + lag, min(lag, start + lag + n)
+        if b > a:
+            parts.append((a - start - lag, history[a:b], True))
+    lo, hi = max(start, 0), min(start + n, T)
+    if hi > lo:
+        parts.append((lo - start, sig if (lo, hi) == (0, T) else sig[lo:hi], False))
+    return parts
+
+
+class _SpectralSum(torch.autograd.Function):
+    """The frequency-domain delayed sum of :func:`delayed_sum_spectral` as one autograd node.
+
+    Per block: [Xr; Xi] = F2 x (one product), Y = X K with three real products (Gauss) written
+    into one [Yr; Yi] buffer, out = [ir, ii] Y (one product). The backward pass runs the same
+    products transposed: [gYr; gYi] = [ir, ii]^T g (one product), the kernel-spectrum
+    gradients (three batched products), the spectrum gradient of x (three) and F2^T of it
+    (one); without autograd's bookkeeping between them (gradient sums, stacks, slices).
+    """
+
+    @staticmethod
+    def forward(ctx, x, history, kr, k_sum, k_dif, steps: int, c: int, n: int,
+                lag: int):  # type: ignore[override]
+        B, pre = x.shape[1], x.shape[2]
+        post = kr.shape[2]
+        nf = kr.shape[0]
+        f2 = dft_stacked(n, x.dtype, x.device)
+        i2 = idft_stacked(n, x.dtype, x.device)[lag:]  # the c wrap-free outputs of a block
+        nblk = -(-steps // c)
+        out = x.new_empty(nblk * c, B, post)
+        xs = x.new_empty(nblk, 2, nf, B, pre)  # [Xr; Xi] of every block, kept for backward
+        y = x.new_empty(2, nf, B, post)
+        for k in range(nblk):
+            xk = xs[k].view(2 * nf, B * pre)
+            parts = _block_pieces(x, history, k * c - lag, n)
+            if not parts:
+                xk.zero_()
+            for j, (col, piece, _) in enumerate(parts):
+                m = piece.reshape(piece.shape[0], B * pre)
+                cols = f2[:, col:col + piece.shape[0]]
+                if j == 0:
+                    torch.mm(cols, m, out=xk)
+                else:
+                    xk.addmm_(cols, m)
+            xr, xi = xs[k, 0], xs[k, 1]
+            k1 = torch.bmm(xr + xi, kr)
+            torch.baddbmm(k1, xi, k_sum, alpha=-1.0, out=y[0])
+            torch.baddbmm(k1, xr, k_dif, out=y[1])
+            torch.mm(i2, y.view(2 * nf, B * post), out=out[k * c:(k + 1) * c].view(c, B * post))
+        ctx.save_for_backward(x, history, kr, k_sum, k_dif, xs)
+        ctx.sizes = (steps, c, n, lag)
+        return out if out.shape[0] == steps else out[:steps]
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        x, history, kr, k_sum, k_dif, xs = ctx.saved_tensors
+        steps, c, n, lag = ctx.sizes
+        B, pre = x.shape[1], x.shape[2]
+        nf, post = kr.shape[0], kr.shape[2]
+        f2 = dft_stacked(n, x.dtype, x.device)
+        i2 = idft_stacked(n, x.dtype, x.device)[lag:]
+        need_x, need_h = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        need_k = any(ctx.needs_input_grad[2:5])
+        g_x = x.new_zeros(x.shape) if need_x else None  # contiguous, whatever x's strides
+        g_h = history.new_zeros(history.shape) if need_h else None
+        g_kr = torch.zeros_like(kr) if need_k else None
+        g_ks = torch.zeros_like(k_sum) if need_k else None
+        g_kd = torch.zeros_like(k_dif) if need_k else None
+        gy = grad.new_empty(2 * nf, B * post)
+        gxs = grad.new_empty(2, nf, B, pre) if (need_x or need_h) else None
+        for k in range(xs.shape[0]):
+            rows = min(c, steps - k * c)
+            g_k = grad[k * c:k * c + rows].reshape(rows, B * post)
+            torch.mm(i2[:rows].t(), g_k, out=gy)
+            g_yr, g_yi = gy.view(2, nf, B, post).unbind(0)
+            g_k1 = g_yr + g_yi
+            xr, xi = xs[k, 0], xs[k, 1]
+            if need_k:
+                g_kr.baddbmm_((xr + xi).transpose(1, 2), g_k1)
+                g_ks.baddbmm_(xi.transpose(1, 2), g_yr, alpha=-1.0)
+                g_kd.baddbmm_(xr.transpose(1, 2), g_yi)
+            if gxs is None:
+                continue
+            common = torch.bmm(g_k1, kr.transpose(1, 2))
+            torch.baddbmm(common, g_yi, k_dif.transpose(1, 2), out=gxs[0])
+            torch.baddbmm(common, g_yr, k_sum.transpose(1, 2), alpha=-1.0, out=gxs[1])
+            gm = gxs.view(2 * nf, B * pre)
+            for col, piece, is_hist in _block_pieces(x, history, k * c - lag, n):
+                target = g_h if is_hist else g_x
+                if target is None:
+                    continue
+                # the piece's rows of the full signal, as (rows, B * pre) of the target
+                if is_hist:
+                    a = k * c - lag + history.shape[0] + col
+                else:
+                    a = max(k * c - lag, 0)
+                dst = target[a:a + piece.shape[0]].view(piece.shape[0], B * pre)
+                dst.addmm_(f2[:, col:col + piece.shape[0]].t(), gm)
+        return g_x, g_h, g_kr, g_ks, g_kd, None, None, None, None
+
+
 def _block_spectrum(f2: torch.Tensor, sig: torch.Tensor,
                     history: torch.Tensor | None, start: int, n: int
                     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -278,24 +396,11 @@ def delayed_sum_spectral(x: torch.Tensor, wk: torch.Tensor,
     post, _, window = wk.shape
     lag = window - 1
     c, n = block_size(T, window, block)
-    nblk = -(-T // c)
-    _, _, ir, ii = dft_matrices(n, x.dtype, x.device)
-    f2 = dft_stacked(n, x.dtype, x.device)
-    nf = ir.shape[1]
     kr, k_sum, k_dif = kernel_spectrum(wk, n)
-    outs = []
-    for k in range(nblk):
-        xr, xi = _block_spectrum(f2, x, history, k * c - lag, n)
-        xr, xi = xr.view(nf, B, pre), xi.view(nf, B, pre)
-        # X K with three real products (Gauss): k1 = (Xr + Xi) Kr, Re = k1 - Xi (Kr + Ki),
-        # Im = k1 + Xr (Ki - Kr)
-        k1 = torch.bmm(xr + xi, kr)
-        yr = torch.baddbmm(k1, xi, k_sum, alpha=-1.0).view(nf, B * post)
-        yi = k1.baddbmm_(xr, k_dif).view(nf, B * post)
-        # only the last c samples of the circular convolution are free of wrap-around
-        outs.append(torch.mm(ir[lag:], yr).addmm_(ii[lag:], yi).view(c, B, post))
-    out = outs[0] if nblk == 1 else torch.cat(outs, 0)
-    return out if out.shape[0] == T else out[:T]
+    # X K with three real products (Gauss): k1 = (Xr + Xi) Kr, Re = k1 - Xi (Kr + Ki),
+    # Im = k1 + Xr (Ki - Kr); per block of c steps the last c samples of the length-n circular
+    # convolution are free of wrap-around (overlap-save); one autograd node (_SpectralSum)
+    return _SpectralSum.apply(x, history, kr, k_sum, k_dif, T, c, n, lag)
 
 
 def lagged_correlation_spectral(h: torch.Tensor, xbar: torch.Tensor, window: int,
