@@ -251,11 +251,12 @@ class _SpectralSum(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, history, kr, k_sum, k_dif, steps: int, c: int, n: int,
+    def forward(ctx, x, history, k2, steps: int, c: int, n: int,
                 lag: int):  # type: ignore[override]
         B, pre = x.shape[1], x.shape[2]
-        post = kr.shape[2]
-        nf = kr.shape[0]
+        nf, post = k2.shape[1], k2.shape[3]
+        kr = k2[0]
+        k_sum, k_dif = k2[0] + k2[1], k2[1] - k2[0]
         f2 = dft_stacked(n, x.dtype, x.device)
         i2 = idft_stacked(n, x.dtype, x.device)[lag:]  # the c wrap-free outputs of a block
         nblk = -(-steps // c)
@@ -275,11 +276,14 @@ class _SpectralSum(torch.autograd.Function):
                 else:
                     xk.addmm_(cols, m)
             xr, xi = xs[k, 0], xs[k, 1]
-            k1 = torch.bmm(xr + xi, kr)
-            torch.baddbmm(k1, xi, k_sum, alpha=-1.0, out=y[0])
-            torch.baddbmm(k1, xr, k_dif, out=y[1])
+            # k1 written once and copied once (baddbmm with out= would copy its input twice)
+            torch.bmm(xr + xi, kr, out=y[0])
+            y[1].copy_(y[0])
+            y[0].baddbmm_(xi, k_sum, alpha=-1.0)
+            y[1].baddbmm_(xr, k_dif)
             torch.mm(i2, y.view(2 * nf, B * post), out=out[k * c:(k + 1) * c].view(c, B * post))
         ctx.save_for_backward(x, history, kr, k_sum, k_dif, xs)
+        ctx.k2_shape = k2.shape
         ctx.sizes = (steps, c, n, lag)
         return out if out.shape[0] == steps else out[:steps]
 
@@ -291,9 +295,10 @@ class _SpectralSum(torch.autograd.Function):
         nf, post = kr.shape[0], kr.shape[2]
         f2 = dft_stacked(n, x.dtype, x.device)
         i2 = idft_stacked(n, x.dtype, x.device)[lag:]
-        need_x, need_h = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        need_k = any(ctx.needs_input_grad[2:5])
-        g_x = x.new_zeros(x.shape) if need_x else None  # contiguous, whatever x's strides
+        need_x, need_h, need_k = ctx.needs_input_grad[:3]
+        # contiguous, whatever x's strides; no zero fill where one block covers all of x
+        whole = xs.shape[0] == 1 and history is None
+        g_x = (x.new_empty(x.shape) if whole else x.new_zeros(x.shape)) if need_x else None
         g_h = history.new_zeros(history.shape) if need_h else None
         g_kr = torch.zeros_like(kr) if need_k else None
         g_ks = torch.zeros_like(k_sum) if need_k else None
@@ -313,9 +318,10 @@ class _SpectralSum(torch.autograd.Function):
                 g_kd.baddbmm_(xr.transpose(1, 2), g_yi)
             if gxs is None:
                 continue
-            common = torch.bmm(g_k1, kr.transpose(1, 2))
-            torch.baddbmm(common, g_yi, k_dif.transpose(1, 2), out=gxs[0])
-            torch.baddbmm(common, g_yr, k_sum.transpose(1, 2), alpha=-1.0, out=gxs[1])
+            torch.bmm(g_k1, kr.transpose(1, 2), out=gxs[0])
+            gxs[1].copy_(gxs[0])
+            gxs[0].baddbmm_(g_yi, k_dif.transpose(1, 2))
+            gxs[1].baddbmm_(g_yr, k_sum.transpose(1, 2), alpha=-1.0)
             gm = gxs.view(2 * nf, B * pre)
             for col, piece, is_hist in _block_pieces(x, history, k * c - lag, n):
                 target = g_h if is_hist else g_x
@@ -327,8 +333,17 @@ class _SpectralSum(torch.autograd.Function):
                 else:
                     a = max(k * c - lag, 0)
                 dst = target[a:a + piece.shape[0]].view(piece.shape[0], B * pre)
-                dst.addmm_(f2[:, col:col + piece.shape[0]].t(), gm)
-        return g_x, g_h, g_kr, g_ks, g_kd, None, None, None, None
+                f2_t = f2[:, col:col + piece.shape[0]].t()
+                if whole:
+                    torch.mm(f2_t, gm, out=dst)
+                else:
+                    dst.addmm_(f2_t, gm)
+        g_k2 = None
+        if need_k:  # Re K enters as kr, k_sum = kr + ki and k_dif = ki - kr; Im K as both
+            g_k2 = grad.new_empty(ctx.k2_shape)
+            torch.add(g_ks, g_kd, out=g_k2[1])
+            torch.sub(g_ks, g_kd, out=g_k2[0]).add_(g_kr)
+        return g_x, g_h, g_k2, None, None, None, None
 
 
 def _block_spectrum(f2: torch.Tensor, sig: torch.Tensor,
@@ -364,17 +379,21 @@ def _block_spectrum(f2: torch.Tensor, sig: torch.Tensor,
     return re, im
 
 
-def kernel_spectrum(wk: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor,
-                                                         torch.Tensor]:
-    """Length-n real DFT of the kernels wk (post, pre, window), as the three (nf, pre, post)
-    factors of the Gauss complex product: Re K, Re K + Im K, Im K - Re K (only the first
-    ``window`` taps are non-zero). Differentiable in wk."""
+def kernel_spectrum_stacked(wk: torch.Tensor, n: int) -> torch.Tensor:
+    """Length-n real DFT of the kernels wk (post, pre, window) as [Re K; Im K], (2, nf, pre,
+    post), one product (only the first ``window`` taps are non-zero). Differentiable in wk."""
     post, pre, window = wk.shape
     f2 = dft_stacked(n, wk.dtype, wk.device)
-    nf = f2.shape[0] // 2
     # a copy unless wk is a view of a (window, pre, post) tensor
     wk_t = wk.permute(2, 1, 0).reshape(window, pre * post)
-    kr, ki = (f2[:, :window] @ wk_t).view(2, nf, pre, post).unbind(0)
+    return (f2[:, :window] @ wk_t).view(2, f2.shape[0] // 2, pre, post)
+
+
+def kernel_spectrum(wk: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor,
+                                                         torch.Tensor]:
+    """:func:`kernel_spectrum_stacked` as the three (nf, pre, post) factors of the Gauss
+    complex product: Re K, Re K + Im K, Im K - Re K. Differentiable in wk."""
+    kr, ki = kernel_spectrum_stacked(wk, n).unbind(0)
     return kr, kr + ki, ki - kr
 
 
@@ -396,11 +415,10 @@ def delayed_sum_spectral(x: torch.Tensor, wk: torch.Tensor,
     post, _, window = wk.shape
     lag = window - 1
     c, n = block_size(T, window, block)
-    kr, k_sum, k_dif = kernel_spectrum(wk, n)
     # X K with three real products (Gauss): k1 = (Xr + Xi) Kr, Re = k1 - Xi (Kr + Ki),
     # Im = k1 + Xr (Ki - Kr); per block of c steps the last c samples of the length-n circular
     # convolution are free of wrap-around (overlap-save); one autograd node (_SpectralSum)
-    return _SpectralSum.apply(x, history, kr, k_sum, k_dif, T, c, n, lag)
+    return _SpectralSum.apply(x, history, kernel_spectrum_stacked(wk, n), T, c, n, lag)
 
 
 def lagged_correlation_spectral(h: torch.Tensor, xbar: torch.Tensor, window: int,

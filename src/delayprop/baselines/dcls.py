@@ -341,30 +341,33 @@ class FusedLIF(torch.autograd.Function):
         v_all = torch.empty_like(current)
         fired = torch.empty(current.shape, dtype=torch.bool, device=current.device)
         a, zero = current.new_tensor(alpha), current.new_zeros(())
-        keep = torch.full_like(current[0], alpha)  # alpha (1 - z) of the previous step
+        # keep[t] = alpha (1 - z[t]): the factor of v[t] in v[t + 1], which is also dv'/dv
+        # of the backward pass (kept for it instead of being recomputed there)
+        keep = torch.empty_like(current)
         v = torch.zeros_like(current[0])
         for t in range(T):
-            v = torch.addcmul(current[t], v, keep, out=v_all[t])
+            if t == 0:
+                v = v_all[0].copy_(current[0])
+            else:
+                v = torch.addcmul(current[t], v, keep[t - 1], out=v_all[t])
             torch.ge(v, theta, out=fired[t])
-            keep = torch.where(fired[t], zero, a)
-        ctx.save_for_backward(v_all, fired, mask)
+            torch.where(fired[t], zero, a, out=keep[t])
+        ctx.save_for_backward(v_all, keep, mask)
         ctx.alpha, ctx.theta, ctx.surrogate = alpha, theta, surrogate
         # with a dropout mask (1, B, N) the spikes come out dropped, in the same pass
         return fired.to(current.dtype) if mask is None else torch.mul(fired, mask)
 
     @staticmethod
     def backward(ctx, grad_z: torch.Tensor):  # type: ignore[override]
-        v_all, fired, mask = ctx.saved_tensors
+        v_all, keep, mask = ctx.saved_tensors
         # psi(v) of all steps, computed in place in one fresh buffer, times the spike gradient
-        direct = ctx.surrogate.derivative(v_all, ctx.theta, out=torch.empty_like(v_all))
-        direct.mul_(grad_z)
+        grad_v = ctx.surrogate.derivative(v_all, ctx.theta, out=torch.empty_like(v_all))
+        grad_v.mul_(grad_z)
         if mask is not None:
-            direct.mul_(mask)
-        keep = torch.where(fired, v_all.new_zeros(()), v_all.new_tensor(ctx.alpha))  # dv'/dv
-        grad_v = torch.empty_like(direct)
-        grad_v[-1] = direct[-1]
+            grad_v.mul_(mask)
+        # backwards in place: grad_v[t] = direct[t] + keep[t] grad_v[t + 1]
         for t in range(v_all.shape[0] - 2, -1, -1):
-            torch.addcmul(direct[t], grad_v[t + 1], keep[t], out=grad_v[t])
+            grad_v[t].addcmul_(grad_v[t + 1], keep[t])
         return grad_v, None, None, None, None
 
 
