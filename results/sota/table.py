@@ -171,8 +171,18 @@ def round5_section(final: tuple | None) -> tuple[list[str], tuple | None]:
             best = (p, mean)
         out.append(f"| {p} | {infos[0]['val']:.4f} | {infos[1]['val']:.4f} | {mean:.4f} | "
                    f"{infos[0]['test']:.4f} | {infos[1]['test']:.4f} |")
+    # for the record (results/sota/commands9.sh, not a selection): input dropout 0.1 under the
+    # published protocol, 3 seeds
+    infos = [run_info(f"{S}/r5_indrop0.1_pub_seed{k}") for k in range(3)]
+    done = [i for i in infos if i["finished"]]
+    record = []
+    if any(i["epochs_done"] for i in infos):
+        record = ["", "For the record (results/sota/commands9.sh, chosen by nothing): input "
+                      f"dropout 0.1 under the published protocol, {len(done)}/3 seeds finished: "
+                      f"validation {mean_std([i['val'] for i in done])}%, test "
+                      f"{mean_std([i['test'] for i in done])}%."]
     if best is None or not complete:
-        return out, None
+        return out + record, None
     if final is not None:
         ref_label, ref_dirs = final[0], final[1][:2]
     else:
@@ -188,7 +198,7 @@ def round5_section(final: tuple | None) -> tuple[list[str], tuple | None]:
                else f"nothing wins round 5: the final recipe stays {ref_label}")
     out += ["", f"Best: input dropout {best[0]}, mean validation {100 * best[1]:.2f}% against "
                 f"{ref_label}'s {100 * ref:.2f}%: {verdict}."]
-    return out, winner
+    return out + record, winner
 
 
 def round3_section(chosen: list[str]) -> tuple[list[str], tuple | None]:

@@ -236,6 +236,8 @@ def _block_pieces(sig: torch.Tensor, history: torch.Tensor | None, start: int, n
             parts.append((a - start - lag, history[a:b], True))
     lo, hi = max(start, 0), min(start + n, T)
     if hi > lo:
+        # the whole signal as it is, not as a slice: a slice's backward allocates a zero
+        # tensor of the full size and copies into it
         parts.append((lo - start, sig if (lo, hi) == (0, T) else sig[lo:hi], False))
     return parts
 
@@ -264,17 +266,7 @@ class _SpectralSum(torch.autograd.Function):
         xs = x.new_empty(nblk, 2, nf, B, pre)  # [Xr; Xi] of every block, kept for backward
         y = x.new_empty(2, nf, B, post)
         for k in range(nblk):
-            xk = xs[k].view(2 * nf, B * pre)
-            parts = _block_pieces(x, history, k * c - lag, n)
-            if not parts:
-                xk.zero_()
-            for j, (col, piece, _) in enumerate(parts):
-                m = piece.reshape(piece.shape[0], B * pre)
-                cols = f2[:, col:col + piece.shape[0]]
-                if j == 0:
-                    torch.mm(cols, m, out=xk)
-                else:
-                    xk.addmm_(cols, m)
+            _block_spectrum(f2, x, history, k * c - lag, n, out=xs[k].view(2 * nf, B * pre))
             xr, xi = xs[k, 0], xs[k, 1]
             # k1 written once and copied once (baddbmm with out= would copy its input twice)
             torch.bmm(xr + xi, kr, out=y[0])
@@ -347,32 +339,26 @@ class _SpectralSum(torch.autograd.Function):
 
 
 def _block_spectrum(f2: torch.Tensor, sig: torch.Tensor,
-                    history: torch.Tensor | None, start: int, n: int
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
+                    history: torch.Tensor | None, start: int, n: int,
+                    out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Re and Im of the DFT of the window [start, start + n) of the time-major signal
     history ++ sig (history: the ``lag`` steps before t = 0, zeros if None; zeros after the
     end), as products with the matching columns of the stacked DFT matrix f2
-    (:func:`dft_stacked`; no concatenation of the signal). Returns two (nf, B * N) matrices,
-    views of one (2 nf, B * N) product."""
-    T = sig.shape[0]
-    lag = 0 if history is None else history.shape[0]
-    parts = []
-    if history is not None and start < 0:
-        a, b = start + lag, min(lag, start + lag + n)
-        parts.append((a - start - lag, history[a:b]))
-    lo, hi = max(start, 0), min(start + n, T)
-    if hi > lo:
-        # the whole signal as it is, not as a slice: a slice's backward allocates a zero
-        # tensor of the full size and copies into it
-        parts.append((lo - start, sig if (lo, hi) == (0, T) else sig[lo:hi]))
+    (:func:`dft_stacked`; no concatenation of the signal), written into ``out`` (2 nf,
+    B * N) if given. Returns two (nf, B * N) matrices, views of one (2 nf, B * N) product."""
     width = sig.shape[1] * sig.shape[2]
-    out = None
-    for col, piece in parts:
+    parts = _block_pieces(sig, history, start, n)
+    for j, (col, piece, _) in enumerate(parts):
         m = piece.reshape(piece.shape[0], width)
-        cols = slice(col, col + piece.shape[0])
-        out = f2[:, cols] @ m if out is None else out.addmm_(f2[:, cols], m)
-    if out is None:
-        out = sig.new_zeros(f2.shape[0], width)
+        cols = f2[:, col:col + piece.shape[0]]
+        if j > 0:
+            out.addmm_(cols, m)
+        elif out is None:
+            out = cols @ m
+        else:
+            torch.mm(cols, m, out=out)
+    if not parts:
+        out = sig.new_zeros(f2.shape[0], width) if out is None else out.zero_()
     # unbind: one backward node that stacks the two gradients (two slices would each give
     # theirs a zero tensor of the full size)
     re, im = out.view(2, f2.shape[0] // 2, width).unbind(0)
