@@ -328,7 +328,7 @@ def main() -> int:
                                      "protocol", final[2])
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands8.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands9.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
