@@ -142,45 +142,37 @@ def figure(groups: dict, summary: dict) -> None:
     plt.close(fig)
 
 
-# round 5 (results/sota/commands8.sh): input dropout on the chosen recipe, seeds 0-1; wins if
-# its mean validation beats the final recipe's (seeds 0-1)
-INPUT_DROPOUT = (0.1, 0.2, 0.3)
+# rounds 5 and 6: one change each to the chosen recipe, seeds 0-1, augmentation protocol; the
+# best probe wins if its mean validation beats the recipe after the rounds before (seeds 0-1).
+# Probes: (label, run-name prefix: <prefix>_aug_seed<k> and <prefix>_pub_seed<k>)
+# round 5 (results/sota/commands8.sh): input dropout
+INPUT_DROPOUT = [(f"input dropout {p}", f"r5_indrop{p}") for p in (0.1, 0.2, 0.3)]
+# round 6 (results/sota/commands10.sh): two hidden layers at the same budget
+DEPTH = [("2 hidden layers, 72 + 72", "r6_h72x2")]
 
 
-def round5_section(final: tuple | None) -> tuple[list[str], tuple | None]:
-    """Round 5: input dropout p (seeds 0-1, augmentation protocol) against the recipe after
-    rounds 3-4 (``final``: label, aug dirs, pub dirs). Returns the lines and the winner
-    (label, aug dirs, pub dirs) or None."""
-    out = ["", "## Round 5: input dropout (results/sota/commands8.sh)", "",
-           "The chosen recipe (tau_m 30, 40 epochs) with `--input-dropout p` (one mask per "
-           "sample and input channel, fixed over time), augmentation protocol, seeds 0-1. Wins "
-           "if its mean validation accuracy beats the recipe after rounds 3-4 (seeds 0-1).", "",
-           "| input dropout | val seed 0 | val seed 1 | val mean | test seed 0 | test seed 1 |",
+def seed_pair_round(title: str, intro: str, probes: list[tuple[str, str]], final: tuple | None,
+                    record: list[str]) -> tuple[list[str], tuple | None]:
+    """A round of ``probes`` (seeds 0-1, augmentation protocol) against the recipe before it
+    (``final``: label, aug dirs, pub dirs; None: tau_m 30). ``record``: lines for runs chosen
+    by nothing. Returns the lines and the winner (label, aug dirs, pub dirs) or None."""
+    out = ["", title, "", intro, "",
+           "| probe | val seed 0 | val seed 1 | val mean | test seed 0 | test seed 1 |",
            "|---|---|---|---|---|---|"]
     best, complete = None, True
-    for p in INPUT_DROPOUT:
-        infos = [run_info(f"{S}/r5_indrop{p}_aug_seed{k}") for k in (0, 1)]
+    for label, prefix in probes:
+        infos = [run_info(f"{S}/{prefix}_aug_seed{k}") for k in (0, 1)]
         if not all(i["finished"] for i in infos):
             complete = False
-            out.append(f"| {p} | " + " | ".join(
+            out.append(f"| {label} | " + " | ".join(
                 f"{i['val']:.4f}" if i["finished"] else f"unfinished ({i['epochs_done']} "
                 "epochs)" for i in infos) + " | - | - | - |")
             continue
         mean = statistics.mean(i["val"] for i in infos)
-        if best is None or mean > best[1]:
-            best = (p, mean)
-        out.append(f"| {p} | {infos[0]['val']:.4f} | {infos[1]['val']:.4f} | {mean:.4f} | "
+        if best is None or mean > best[2]:
+            best = (label, prefix, mean)
+        out.append(f"| {label} | {infos[0]['val']:.4f} | {infos[1]['val']:.4f} | {mean:.4f} | "
                    f"{infos[0]['test']:.4f} | {infos[1]['test']:.4f} |")
-    # for the record (results/sota/commands9.sh, not a selection): input dropout 0.1 under the
-    # published protocol, 3 seeds
-    infos = [run_info(f"{S}/r5_indrop0.1_pub_seed{k}") for k in range(3)]
-    done = [i for i in infos if i["finished"]]
-    record = []
-    if any(i["epochs_done"] for i in infos):
-        record = ["", "For the record (results/sota/commands9.sh, chosen by nothing): input "
-                      f"dropout 0.1 under the published protocol, {len(done)}/3 seeds finished: "
-                      f"validation {mean_std([i['val'] for i in done])}%, test "
-                      f"{mean_std([i['test'] for i in done])}%."]
     if best is None or not complete:
         return out + record, None
     if final is not None:
@@ -189,16 +181,52 @@ def round5_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         ref_label, ref_dirs = "tau_m 30", chosen_recipe()[1][:2]
     ref = statistics.mean(run_info(d)["val"] for d in ref_dirs)
     winner = None
-    if best[1] > ref:
-        p = best[0]
-        winner = (f"tau_m 30 + input dropout {p}",
-                  [f"{S}/r5_indrop{p}_aug_seed{k}" for k in range(3)],
-                  [f"{S}/r5_indrop{p}_pub_seed{k}" for k in range(3)])
-    verdict = (f"input dropout {best[0]} wins round 5 and becomes the final recipe" if winner
-               else f"nothing wins round 5: the final recipe stays {ref_label}")
-    out += ["", f"Best: input dropout {best[0]}, mean validation {100 * best[1]:.2f}% against "
+    label, prefix, mean = best
+    if mean > ref:
+        winner = (f"tau_m 30 + {label}", [f"{S}/{prefix}_aug_seed{k}" for k in range(3)],
+                  [f"{S}/{prefix}_pub_seed{k}" for k in range(3)])
+    verdict = (f"{label} wins and becomes the final recipe" if winner
+               else f"nothing wins: the final recipe stays {ref_label}")
+    out += ["", f"Best: {label}, mean validation {100 * mean:.2f}% against "
                 f"{ref_label}'s {100 * ref:.2f}%: {verdict}."]
     return out + record, winner
+
+
+def record_line(text: str, dirs: list[str]) -> list[str]:
+    """A line for runs chosen by nothing (empty until one of them has started)."""
+    infos = [run_info(d) for d in dirs]
+    if not any(i["epochs_done"] for i in infos):
+        return []
+    done = [i for i in infos if i["finished"]]
+    return ["", f"For the record ({text}, chosen by nothing): {len(done)}/{len(dirs)} seeds "
+                f"finished: validation {mean_std([i['val'] for i in done])}%, test "
+                f"{mean_std([i['test'] for i in done])}%."]
+
+
+def round5_section(final: tuple | None) -> tuple[list[str], tuple | None]:
+    """Round 5: input dropout p against the recipe after rounds 3-4."""
+    return seed_pair_round(
+        "## Round 5: input dropout (results/sota/commands8.sh)",
+        "The chosen recipe (tau_m 30, 40 epochs) with `--input-dropout p` (one mask per "
+        "sample and input channel, fixed over time), augmentation protocol, seeds 0-1. Wins "
+        "if its mean validation accuracy beats the recipe after rounds 3-4 (seeds 0-1).",
+        INPUT_DROPOUT, final,
+        record_line("results/sota/commands9.sh: input dropout 0.1 under the published protocol",
+                    [f"{S}/r5_indrop0.1_pub_seed{k}" for k in range(3)]))
+
+
+def round6_section(final: tuple | None) -> tuple[list[str], tuple | None]:
+    """Round 6: two hidden layers at the same budget against the recipe after round 5."""
+    return seed_pair_round(
+        "## Round 6: depth (results/sota/commands10.sh)",
+        "The chosen recipe (tau_m 30, 40 epochs) with two hidden layers of 72 (`--n-hidden 72 "
+        "72`, synaptic delays in both, 31,988 parameters against 32,120), augmentation "
+        "protocol, seeds 0-1. e-prop reaches the first layer through a fixed random "
+        "broadcast matrix. Wins if its mean validation accuracy beats the recipe after round "
+        "5 (seeds 0-1).",
+        DEPTH, final,
+        record_line("results/sota/commands10.sh: the same two-layer net trained by BPTT, "
+                    "augmentation protocol", [f"{S}/r6_h72x2_bptt_aug_seed0"]))
 
 
 def round3_section(chosen: list[str]) -> tuple[list[str], tuple | None]:
@@ -321,6 +349,12 @@ def main() -> int:
         return 0
     if r5 is not None:
         final = r5
+    r6_lines, r6 = round6_section(final)
+    if "--round6-winner" in sys.argv:  # for results/sota/commands10.sh
+        print("no" if r6 is None else "yes")
+        return 0
+    if r6 is not None:
+        final = r6
     if final is not None:
         groups["eprop_final_aug"] = (f"e-prop ~32k, final recipe ({final[0]}), augmentation "
                                      "protocol", final[1])
@@ -328,7 +362,7 @@ def main() -> int:
                                      "protocol", final[2])
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands9.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands10.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
@@ -384,7 +418,7 @@ def main() -> int:
                    f"{i['best_epoch']} |")
     if ch is not None:
         out += ["", ch[0]]
-    out += r3_lines + r4_lines + final_lines + r5_lines
+    out += r3_lines + r4_lines + final_lines + r5_lines + r6_lines
     text = "\n".join(out) + "\n"
     (ROOT / "results/sota/TABLE.md").write_text(text)
     figure(groups, summary)
