@@ -149,13 +149,17 @@ def figure(groups: dict, summary: dict) -> None:
 INPUT_DROPOUT = [(f"input dropout {p}", f"r5_indrop{p}") for p in (0.1, 0.2, 0.3)]
 # round 6 (results/sota/commands10.sh): two hidden layers at the same budget
 DEPTH = [("2 hidden layers, 72 + 72", "r6_h72x2")]
+# round 7 (results/sota/commands11.sh): the neuron model
+NEURON = [("surrogate atan, scale 2", "r7_atan2"), ("surrogate fast_sigmoid, scale 5", "r7_fsig5"),
+          ("reset to zero", "r7_reset0")]
 
 
 def seed_pair_round(title: str, intro: str, probes: list[tuple[str, str]], final: tuple | None,
                     record: list[str]) -> tuple[list[str], tuple | None]:
     """A round of ``probes`` (seeds 0-1, augmentation protocol) against the recipe before it
     (``final``: label, aug dirs, pub dirs; None: tau_m 30). ``record``: lines for runs chosen
-    by nothing. Returns the lines and the winner (label, aug dirs, pub dirs) or None."""
+    by nothing. Returns the lines and the winner (label, aug dirs, pub dirs, run-name prefix)
+    or None."""
     out = ["", title, "", intro, "",
            "| probe | val seed 0 | val seed 1 | val mean | test seed 0 | test seed 1 |",
            "|---|---|---|---|---|---|"]
@@ -184,7 +188,7 @@ def seed_pair_round(title: str, intro: str, probes: list[tuple[str, str]], final
     label, prefix, mean = best
     if mean > ref:
         winner = (f"tau_m 30 + {label}", [f"{S}/{prefix}_aug_seed{k}" for k in range(3)],
-                  [f"{S}/{prefix}_pub_seed{k}" for k in range(3)])
+                  [f"{S}/{prefix}_pub_seed{k}" for k in range(3)], prefix)
     verdict = (f"{label} wins and becomes the final recipe" if winner
                else f"nothing wins: the final recipe stays {ref_label}")
     out += ["", f"Best: {label}, mean validation {100 * mean:.2f}% against "
@@ -213,6 +217,16 @@ def round5_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         INPUT_DROPOUT, final,
         record_line("results/sota/commands9.sh: input dropout 0.1 under the published protocol",
                     [f"{S}/r5_indrop0.1_pub_seed{k}" for k in range(3)]))
+
+
+def round7_section(final: tuple | None) -> tuple[list[str], tuple | None]:
+    """Round 7: the neuron model (surrogate shape, reset) against the recipe after round 6."""
+    return seed_pair_round(
+        "## Round 7: the neuron model (results/sota/commands11.sh)",
+        "The chosen recipe (tau_m 30, 40 epochs) with one change to the neuron each (the "
+        "pseudo-derivative's shape, the reset), augmentation protocol, seeds 0-1. Wins if its "
+        "mean validation accuracy beats the recipe after round 6 (seeds 0-1).",
+        NEURON, final, [])
 
 
 def round6_section(final: tuple | None) -> tuple[list[str], tuple | None]:
@@ -355,6 +369,12 @@ def main() -> int:
         return 0
     if r6 is not None:
         final = r6
+    r7_lines, r7 = round7_section(final)
+    if "--round7-winner" in sys.argv:  # for results/sota/commands11.sh
+        print("none" if r7 is None else r7[3].split("_", 1)[1])
+        return 0
+    if r7 is not None:
+        final = r7
     if final is not None:
         groups["eprop_final_aug"] = (f"e-prop ~32k, final recipe ({final[0]}), augmentation "
                                      "protocol", final[1])
@@ -362,7 +382,7 @@ def main() -> int:
                                      "protocol", final[2])
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands10.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands11.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
@@ -418,7 +438,7 @@ def main() -> int:
                    f"{i['best_epoch']} |")
     if ch is not None:
         out += ["", ch[0]]
-    out += r3_lines + r4_lines + final_lines + r5_lines + r6_lines
+    out += r3_lines + r4_lines + final_lines + r5_lines + r6_lines + r7_lines
     text = "\n".join(out) + "\n"
     (ROOT / "results/sota/TABLE.md").write_text(text)
     figure(groups, summary)
