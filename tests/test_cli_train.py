@@ -57,8 +57,17 @@ def test_train_then_eval(tmp_path, data_dir, capsys):
     assert rc == 0, err
     assert f"accuracy {final['test_acc']:.4f}" in out
     assert "eins" in out and out.count("\n") >= 3 + 3
+    # per speaker: the tiny files have speakers 0-3 in both, all seen in training
+    seen = final["test_speakers"]["seen"]
+    assert seen["speakers"] == [0, 1, 2, 3] and seen["n"] == 24
+    assert seen["accuracy"] == pytest.approx(final["test_acc"])
+    assert "unseen" not in final["test_speakers"]
+    assert f"speakers seen in training (0, 1, 2, 3): accuracy {final['test_acc']:.4f}" in out
     rc, out, err = run(capsys, "eval", rd / "best.pt", "--split", "val", "--json")
-    assert rc == 0 and json.loads(out)["accuracy"] == pytest.approx(final["val_acc"])
+    rep = json.loads(out)
+    assert rc == 0 and rep["accuracy"] == pytest.approx(final["val_acc"])
+    assert sum(r["n"] for r in rep["per_speaker"]) == rep["n"]
+    assert rep["speakers"]["seen"]["accuracy"] == pytest.approx(rep["accuracy"])
     # the same run directory again without --resume is refused in one line
     rc, out, err = run(capsys, "train", "--config", cfg, "--data-dir", data_dir, "--run-dir", rd)
     assert rc == 2 and "--resume" in err

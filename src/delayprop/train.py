@@ -614,6 +614,32 @@ class EvalResult:
         np.add.at(cm, (self.targets, self.preds), 1)
         return cm
 
+    def per_speaker(self, speakers: Any, seen: Any = ()) -> list[dict[str, Any]]:
+        """Accuracy per speaker: ``speakers`` (N,) the id of each evaluated sample (-1: none,
+        left out), ``seen`` the ids the model was trained on. One dict per speaker, in id
+        order: speaker, n, accuracy, seen."""
+        spk = np.asarray(speakers, dtype=np.int64).reshape(-1)
+        if spk.shape != self.targets.shape:
+            raise DataError(f"{spk.size} speaker ids for {self.targets.size} evaluated samples")
+        seen = {int(s) for s in np.asarray(seen).reshape(-1)}
+        right = self.preds == self.targets
+        return [{"speaker": int(s), "n": int((spk == s).sum()),
+                 "accuracy": float(right[spk == s].mean()), "seen": int(s) in seen}
+                for s in np.unique(spk[spk >= 0])]
+
+
+def seen_unseen(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Pool :meth:`EvalResult.per_speaker` rows into the speakers seen in training and the
+    others: {"seen"|"unseen": {"n", "accuracy", "speakers"}}, a group only if it has samples."""
+    out = {}
+    for key, want in (("seen", True), ("unseen", False)):
+        group = [r for r in rows if r["seen"] == want]
+        n = sum(r["n"] for r in group)
+        if n:
+            out[key] = {"n": n, "accuracy": sum(r["accuracy"] * r["n"] for r in group) / n,
+                        "speakers": [r["speaker"] for r in group]}
+    return out
+
 
 def evaluate(model: Model, ds: Any, batch_size: int = 512, device: str = "cpu") -> EvalResult:
     """Accuracy and mean loss of ``model`` on dataset ``ds`` (evaluation mode, no autograd)."""
@@ -919,6 +945,13 @@ def train(
         atomic_np_save(run_dir / "test_confusion.npy", test.confusion(splits.num_classes))
         atomic_np_save(run_dir / "test_predictions.npy", np.stack([test.targets, test.preds]))
         log.info("test (epoch %d): acc %.4f", best["best_epoch"], test.accuracy)
+        if (splits.test.speaker >= 0).any():  # unseen speakers are what SHD's test file tests
+            groups = seen_unseen(test.per_speaker(splits.test.speaker.numpy(),
+                                                  splits.train.speaker.unique().numpy()))
+            final["test_speakers"] = groups
+            log.info("test by speaker: %s", "; ".join(
+                f"{k} in training ({len(g['speakers'])} speakers, {g['n']} samples) acc "
+                f"{g['accuracy']:.4f}" for k, g in groups.items()))
     if plots:
         from delayprop import plots as plotting
 

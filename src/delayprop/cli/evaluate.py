@@ -1,5 +1,6 @@
-"""``delayprop eval RUN_DIR|CHECKPOINT``: accuracy, per-class accuracy, parameter count and
-inference latency (:mod:`delayprop.latency`) of a trained model.
+"""``delayprop eval RUN_DIR|CHECKPOINT``: accuracy, per-class accuracy, accuracy per speaker
+(seen in training or not), parameter count and inference latency (:mod:`delayprop.latency`) of
+a trained model.
 
 Given a run directory it evaluates ``best.pt`` (the model selected on validation accuracy);
 given a ``.pt`` file, that checkpoint. The data settings come from the checkpoint's
@@ -40,7 +41,13 @@ def _run(args: argparse.Namespace) -> int:
 
     from delayprop.latency import network_latency
     from delayprop.safety import check_device
-    from delayprop.train import evaluate, load_checkpoint, load_splits, model_from_checkpoint
+    from delayprop.train import (
+        evaluate,
+        load_checkpoint,
+        load_splits,
+        model_from_checkpoint,
+        seen_unseen,
+    )
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -60,11 +67,15 @@ def _run(args: argparse.Namespace) -> int:
     counts = [int((res.targets == c).sum()) for c in range(splits.num_classes)]
     params = model.count_parameters()
     lat = network_latency(model.net, float(cfg["data"]["dt"]) * 1000.0)
+    speakers = []  # SHD's test file is mostly speakers the training file lacks
+    if (ds.speaker >= 0).any():
+        speakers = res.per_speaker(ds.speaker.numpy(), splits.train.speaker.unique().numpy())
     if args.json:
         print(json.dumps({
             "checkpoint": str(path), "epoch": ckpt.get("epoch"), "split": args.split,
             "n": int(len(res.targets)), "accuracy": res.accuracy, "loss": res.loss,
             "per_class": [None if math.isnan(a) else a for a in per_class],
+            "per_speaker": speakers, "speakers": seen_unseen(speakers),
             "params": params, "latency": lat,
         }, indent=2))
         return 0
@@ -80,6 +91,14 @@ def _run(args: argparse.Namespace) -> int:
     for c, (a, n) in enumerate(zip(per_class, counts)):
         name = splits.class_names[c] if c < len(splits.class_names) else str(c)
         print(f"{name:>24s} {n:5d} {'-' if math.isnan(a) else f'{a:.4f}':>9s}")
+    if speakers:
+        print(f"{'speaker':>24s} {'n':>5s} {'accuracy':>9s}  in the training split")
+        for r in speakers:
+            print(f"{r['speaker']:>24d} {r['n']:5d} {r['accuracy']:9.4f}  "
+                  f"{'yes' if r['seen'] else 'no'}")
+        for key, g in seen_unseen(speakers).items():
+            print(f"speakers {key} in training ({', '.join(map(str, g['speakers']))}): "
+                  f"accuracy {g['accuracy']:.4f} on {g['n']} samples")
     return 0
 
 
