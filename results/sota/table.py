@@ -16,11 +16,18 @@ import statistics
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
 from delayprop.latency import network_latency  # noqa: E402
-from delayprop.train import load_checkpoint, model_from_checkpoint  # noqa: E402
+from delayprop.train import (  # noqa: E402
+    EvalResult,
+    load_checkpoint,
+    model_from_checkpoint,
+    seen_unseen,
+)
 
 G, S, R = "results/gpu/runs", "results/sota/runs", "results/shd"
 G2, G3 = "results/gpu/round2/runs", "results/gpu/round3/runs"  # second and third GPU calls
@@ -346,6 +353,54 @@ def final_recipe(r3: tuple | None, r4: tuple | None) -> tuple[list[str], tuple |
             "under both protocols are the 'final recipe' rows of the tables above."], best
 
 
+def test_speakers() -> tuple[str, np.ndarray, np.ndarray] | None:
+    """The test file's speaker id per sample and the training file's speakers, from the first
+    copy of SHD-repro found (None if there is none here)."""
+    from delayprop.data.registry import load_data
+
+    for d in (ROOT / ".devdata/shd", Path("/work/shared/data/shd-repro")):
+        if d.exists():
+            data = load_data({"dataset": "shd", "data_dir": str(d), "dt": 0.01,
+                              "max_time": 1.0, "channels": 140, "binary": False,
+                              "download": False}, need_test=True, progress=False)
+            return str(d), data.test.speaker.numpy(), data.train.speaker.unique().numpy()
+    return None
+
+
+def speaker_section(groups: dict) -> list[str]:
+    """Test accuracy on the speakers the training file lacks and on the others, per group
+    (each run's test_predictions.npy: targets and predictions in test-file order)."""
+    found = test_speakers()
+    head = ["", "## Where the test accuracy is lost: speakers never heard in training", ""]
+    if found is None:
+        return head + ["(No copy of SHD-repro here: the speaker ids come from its test file.)"]
+    src, spk, train_spk = found
+    absent = sorted(set(spk.tolist()) - set(train_spk.tolist()))
+    n_abs = int(np.isin(spk, absent).sum())
+    n_other = len(set(spk.tolist())) - len(absent)
+    out = head + [
+        f"The test file's speakers {', '.join(map(str, absent))} are absent from the training "
+        f"file ({n_abs} of {len(spk)} test samples); the other {n_other} "
+        f"speakers' test samples ({len(spk) - n_abs}) come from speakers the training file "
+        f"has. Accuracy on each part, mean +- std over seeds (speaker ids from {src}).", "",
+        "| model | seeds | test, absent speakers (%) | test, training-file speakers (%) |",
+        "|---|---|---|---|"]
+    for label, dirs in groups.values():
+        parts = {True: [], False: []}
+        for d in dirs:
+            f = ROOT / d / "test_predictions.npy"
+            if not (ROOT / d / "final.json").exists() or not f.exists():
+                continue
+            targets, preds = np.load(f)
+            res = EvalResult(float((targets == preds).mean()), 0.0, preds, targets)
+            for key, g in seen_unseen(res.per_speaker(spk, train_spk)).items():
+                parts[key == "seen"].append(g["accuracy"])
+        if parts[False]:
+            out.append(f"| {label} | {len(parts[False])} | {mean_std(parts[False])} | "
+                       f"{mean_std(parts[True])} |")
+    return out
+
+
 def main() -> int:
     groups = dict(GROUPS)
     ch = chosen_recipe()
@@ -438,6 +493,7 @@ def main() -> int:
                    f"{i['best_epoch']} |")
     if ch is not None:
         out += ["", ch[0]]
+    out += speaker_section(groups)
     out += r3_lines + r4_lines + final_lines + r5_lines + r6_lines + r7_lines
     text = "\n".join(out) + "\n"
     (ROOT / "results/sota/TABLE.md").write_text(text)
