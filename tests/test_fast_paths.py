@@ -440,17 +440,21 @@ def test_spectral_stream_without_traces_gives_the_same_currents() -> None:
 
 
 @pytest.mark.parametrize("graded", [False, True])
-@pytest.mark.parametrize("window", [1, 9])
-def test_future_currents_match_the_delay_line_product(window, graded):
-    """layers.FutureCurrents (ring buffer of coming recurrent currents, sparse or dense adds)
-    against the per-step product of the spike history with the kernels, float64, across a
-    carried boundary."""
+@pytest.mark.parametrize("window,one_tap", [(1, False), (9, False), (9, True)])
+def test_future_currents_match_the_delay_line_product(window, one_tap, graded):
+    """layers.FutureCurrents (ring buffer of coming recurrent currents: sparse-kernel CSR,
+    sparse-spike or dense products) against the per-step product of the spike history with
+    the kernels, float64, across a carried boundary. ``one_tap``: one non-zero lag per synapse,
+    as hard delays give (the CSR route)."""
     from delayprop.delays import DelayLine
     from delayprop.layers import FutureCurrents
 
     g = torch.Generator().manual_seed(window)
     B, pre, post, T = 8, 7, 5, 40
     wk = torch.randn(post, pre, window, generator=g, dtype=torch.float64)
+    if one_tap:
+        tap = torch.randint(0, window, (post, pre, 1), generator=g)
+        wk = torch.zeros_like(wk).scatter_(2, tap, wk[..., :1])
     # sparse steps (below FutureCurrents.SPARSE_MAX: the index_add route) and one dense step
     z = (torch.rand(T, B, pre, generator=g) < 0.03).double()
     density = z.flatten(1).mean(1)
@@ -460,6 +464,7 @@ def test_future_currents_match_the_delay_line_product(window, graded):
     z[5] = 1.0  # one dense step: the dense branch
     line = DelayLine(B, pre, window, torch.float64, "cpu")
     fut = FutureCurrents(wk, B)
+    assert (fut.csr is not None) == one_tap
     prev = torch.zeros(B, pre, dtype=torch.float64)
     for t in range(T):
         line.push(prev)  # the recurrent input at step t is z[t-1]

@@ -19,6 +19,7 @@ Tensors are time-major inside a step, ``(B, N)``, and batch-first over a sequenc
 from __future__ import annotations
 
 import math
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from typing import Iterator, NamedTuple
@@ -272,50 +273,70 @@ class FutureCurrents:
 
     A spike of neuron i at step s reaches neuron j at step s + 1 + tau with weight
     ``wk[j, i, tau]`` (``wk`` = the recurrent group's weighted kernel, (post, pre, window)), so
-    each step's spikes are added once to a ring buffer of the next ``window`` steps' currents,
-    (window, B, post), instead of multiplying the whole spike history of the window with the
-    kernels every step: :math:`I^{rec}_j[t] = \sum_{i, \tau} wk_{ji\tau}\, z_i[t - 1 - \tau]`
-    either way: the contributions of a step are one (B, pre) x (pre, window * post) product.
-    On the CPU, steps with at most ``SPARSE_MAX`` of the entries spiking run it as a sparse
-    product (``torch.sparse.mm`` of the COO spikes: one kernel row per spike); on other
-    devices, for short windows (below ``SPARSE_MIN_WINDOW``) and for denser steps, dense.
-    Measured at batch 64, 107 neurons, 26 taps, one thread (100 steps): dense 44-45 ms at any
-    density, sparse 13 ms at 5% spikes, 31 ms at 15%, 37 ms at 20%, 54 ms at 30%; trained SHD
-    networks fire 15-19% per step. (Before: gathering the kernel rows with index_select and
-    adding them with index_add, slower than dense above ~7%; history in results/BENCH.md.)
+    each step's spikes are added once to a ring buffer of the next ``window`` steps' currents
+    instead of multiplying the whole spike history of the window with the kernels every step:
+    :math:`I^{rec}_j[t] = \sum_{i, \tau} wk_{ji\tau}\, z_i[t - 1 - \tau]` either way: the
+    contributions of a step are one (B, pre) x (pre, window * post) product. Three routes:
+
+    * **sparse kernels** (CPU; at most ``KERNEL_SPARSE_MAX`` of the kernel entries non-zero,
+      which hard delays give: one tap per synapse, 1 / window of the entries): the kernels as
+      one CSR matrix (window * post, pre) times the step's spikes (pre, B), so a step costs
+      what a recurrent layer without delays costs, pre * post multiply-adds per sample. The
+      ring buffer is then (window, post, B).
+    * **sparse spikes** (CPU, smooth kernels, steps with at most ``SPARSE_MAX`` of the entries
+      spiking): ``torch.sparse.mm`` of the COO spikes, one kernel row per spike.
+    * **dense**: the plain product (other devices, short windows, denser steps).
+
+    Measured at batch 64, 107 neurons, 26 taps, 15% spikes, one thread (100 steps, the push
+    with its buffer adds): sparse kernels 11 ms, sparse spikes 27 ms, dense 38 ms
+    (``benchmarks/bench_recurrent.py`` times whole layers).
     """
 
     SPARSE_MAX = 0.2
+    KERNEL_SPARSE_MAX = 0.25
 
     def __init__(self, wk: torch.Tensor, batch: int) -> None:
         post, pre, window = wk.shape
         self.window, self.post = window, post
-        self.rows = wk.permute(1, 2, 0).reshape(pre, window * post).contiguous()
-        self.buf = wk.new_zeros(window, batch, post)
+        cpu_long = wk.device.type == "cpu" and window >= SPARSE_MIN_WINDOW
+        self.csr = None
+        if cpu_long and int(torch.count_nonzero(wk)) <= self.KERNEL_SPARSE_MAX * wk.numel():
+            with warnings.catch_warnings():  # torch calls its CSR support beta
+                warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support")
+                # row tau * post + j holds wk[j, :, tau]
+                self.csr = wk.permute(2, 0, 1).reshape(window * post, pre).to_sparse_csr()
+            self.buf = wk.new_zeros(window, post, batch)
+        else:
+            self.rows = wk.permute(1, 2, 0).reshape(pre, window * post).contiguous()
+            self.buf = wk.new_zeros(window, batch, post)
         self.head = 0  # slot of the next step
-        self.sparse_ok = wk.device.type == "cpu" and window >= SPARSE_MIN_WINDOW
+        self.sparse_ok = cpu_long
 
     def take(self, current: torch.Tensor) -> torch.Tensor:
         """``current`` + this step's recurrent current (a new tensor); advances one step."""
-        out = current + self.buf[self.head]
-        self.buf[self.head].zero_()
+        slot = self.buf[self.head]
+        out = current + (slot.t() if self.csr is not None else slot)
+        slot.zero_()
         self.head = (self.head + 1) % self.window
         return out
 
     def push(self, z: torch.Tensor) -> None:
         """Add the contributions of this step's spikes z (B, pre) to the coming steps."""
         B = z.shape[0]
-        c = None
-        if self.sparse_ok:
-            zs = z.to_sparse()  # COO: (b, i) of each spike and its value (graded values too)
-            nnz = zs._nnz()
-            if nnz == 0:
-                return
-            if nnz <= self.SPARSE_MAX * z.numel():
-                c = torch.sparse.mm(zs, self.rows)
-        if c is None:
-            c = z @ self.rows
-        c = c.view(B, self.window, self.post).transpose(0, 1)  # (window, B, post): tau = 0..
+        if self.csr is not None:
+            c = (self.csr @ z.t()).view(self.window, self.post, B)  # tau = 0..
+        else:
+            c = None
+            if self.sparse_ok:
+                zs = z.to_sparse()  # COO: (b, i) of each spike and its value (graded too)
+                nnz = zs._nnz()
+                if nnz == 0:
+                    return
+                if nnz <= self.SPARSE_MAX * z.numel():
+                    c = torch.sparse.mm(zs, self.rows)
+            if c is None:
+                c = z @ self.rows
+            c = c.view(B, self.window, self.post).transpose(0, 1)  # (window, B, post)
         k = self.window - self.head  # slots head.. hold steps +1.. (tau = 0..k-1)
         self.buf[self.head:].add_(c[:k])
         if k < self.window:
