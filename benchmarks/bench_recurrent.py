@@ -7,8 +7,10 @@ about what trained SHD networks show: 15-19%).
     python benchmarks/bench_recurrent.py --sparse-max 0.25   # FutureCurrents' earlier threshold
 
 ``--sparse-max`` sets ``layers.FutureCurrents.SPARSE_MAX`` (the largest spike density handled
-by the sparse index_add route; 0 = always the dense product), so one command times both
-settings. Median of --reps after --warmup, one thread unless --threads.
+by the sparse-spike route; 0 = always the dense product) and ``--kernel-sparse-max``
+``FutureCurrents.KERNEL_SPARSE_MAX`` (the largest kernel density run as one CSR matrix; 0 =
+never, as before that route existed), so one command times each setting. Median of --reps
+after --warmup, one thread unless --threads.
 """
 
 from __future__ import annotations
@@ -52,11 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sparse-max", type=float, default=None,
                     help="FutureCurrents.SPARSE_MAX for this run (default: the package's)")
+    ap.add_argument("--kernel-sparse-max", type=float, default=None,
+                    help="FutureCurrents.KERNEL_SPARSE_MAX for this run (default: the package's)")
     ap.add_argument("--out", default=None, help="write the numbers as JSON here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.sparse_max is not None:
         FutureCurrents.SPARSE_MAX = args.sparse_max
+    if args.kernel_sparse_max is not None:
+        FutureCurrents.KERNEL_SPARSE_MAX = args.kernel_sparse_max
     x, y = make_batch(args.batch, args.T, 140, "cpu")
     cfg = EpropConfig(loss="mean")
     rows = {}
@@ -81,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
 
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(args.out), json.dumps(
-            {"argv": sys.argv, "sparse_max": FutureCurrents.SPARSE_MAX, "threads": args.threads,
+            {"argv": sys.argv, "sparse_max": FutureCurrents.SPARSE_MAX,
+             "kernel_sparse_max": FutureCurrents.KERNEL_SPARSE_MAX, "threads": args.threads,
              "torch": torch.__version__, "rows": rows}, indent=2))
     return 0
 

@@ -281,14 +281,16 @@ class FutureCurrents:
     * **sparse kernels** (CPU; at most ``KERNEL_SPARSE_MAX`` of the kernel entries non-zero,
       which hard delays give: one tap per synapse, 1 / window of the entries): the kernels as
       one CSR matrix (window * post, pre) times the step's spikes (pre, B), so a step costs
-      what a recurrent layer without delays costs, pre * post multiply-adds per sample. The
-      ring buffer is then (window, post, B).
+      what a recurrent layer without delays costs, pre * post multiply-adds per sample, added
+      in place (``addmm_``) into a buffer of 2 * window steps (window, then post, B) whose
+      second half moves to the first every ``window`` steps, so the coming steps are always
+      one contiguous block.
     * **sparse spikes** (CPU, smooth kernels, steps with at most ``SPARSE_MAX`` of the entries
       spiking): ``torch.sparse.mm`` of the COO spikes, one kernel row per spike.
     * **dense**: the plain product (other devices, short windows, denser steps).
 
     Measured at batch 64, 107 neurons, 26 taps, 15% spikes, one thread (100 steps, the push
-    with its buffer adds): sparse kernels 11 ms, sparse spikes 27 ms, dense 38 ms
+    with its buffer adds): sparse kernels 7 ms, sparse spikes 27 ms, dense 38 ms
     (``benchmarks/bench_recurrent.py`` times whole layers).
     """
 
@@ -305,7 +307,7 @@ class FutureCurrents:
                 warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support")
                 # row tau * post + j holds wk[j, :, tau]
                 self.csr = wk.permute(2, 0, 1).reshape(window * post, pre).to_sparse_csr()
-            self.buf = wk.new_zeros(window, post, batch)
+            self.buf = wk.new_zeros(2 * window, post, batch)
         else:
             self.rows = wk.permute(1, 2, 0).reshape(pre, window * post).contiguous()
             self.buf = wk.new_zeros(window, batch, post)
@@ -315,28 +317,38 @@ class FutureCurrents:
     def take(self, current: torch.Tensor) -> torch.Tensor:
         """``current`` + this step's recurrent current (a new tensor); advances one step."""
         slot = self.buf[self.head]
-        out = current + (slot.t() if self.csr is not None else slot)
+        if self.csr is None:
+            out = current + slot
+            slot.zero_()
+            self.head = (self.head + 1) % self.window
+            return out
+        out = current + slot.t()
         slot.zero_()
-        self.head = (self.head + 1) % self.window
+        self.head += 1
+        if self.head == self.window:  # the coming steps move to the front
+            self.buf[: self.window].copy_(self.buf[self.window:])
+            self.buf[self.window:].zero_()
+            self.head = 0
         return out
 
     def push(self, z: torch.Tensor) -> None:
         """Add the contributions of this step's spikes z (B, pre) to the coming steps."""
         B = z.shape[0]
-        if self.csr is not None:
-            c = (self.csr @ z.t()).view(self.window, self.post, B)  # tau = 0..
-        else:
-            c = None
-            if self.sparse_ok:
-                zs = z.to_sparse()  # COO: (b, i) of each spike and its value (graded too)
-                nnz = zs._nnz()
-                if nnz == 0:
-                    return
-                if nnz <= self.SPARSE_MAX * z.numel():
-                    c = torch.sparse.mm(zs, self.rows)
-            if c is None:
-                c = z @ self.rows
-            c = c.view(B, self.window, self.post).transpose(0, 1)  # (window, B, post)
+        if self.csr is not None:  # slots head.. hold steps +1.. (tau = 0..)
+            block = self.buf[self.head: self.head + self.window]
+            block.view(self.window * self.post, B).addmm_(self.csr, z.t())
+            return
+        c = None
+        if self.sparse_ok:
+            zs = z.to_sparse()  # COO: (b, i) of each spike and its value (graded too)
+            nnz = zs._nnz()
+            if nnz == 0:
+                return
+            if nnz <= self.SPARSE_MAX * z.numel():
+                c = torch.sparse.mm(zs, self.rows)
+        if c is None:
+            c = z @ self.rows
+        c = c.view(B, self.window, self.post).transpose(0, 1)  # (window, B, post)
         k = self.window - self.head  # slots head.. hold steps +1.. (tau = 0..k-1)
         self.buf[self.head:].add_(c[:k])
         if k < self.window:
