@@ -236,6 +236,18 @@ def round7_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         NEURON, final, [])
 
 
+def size_section() -> list[str]:
+    """For the record (results/sota/commands12.sh): e-prop at DCLS's size, both protocols."""
+    out = []
+    for proto, name in (("aug", "augmentation"), ("pub", "published")):
+        out += record_line(f"results/sota/commands12.sh: e-prop at DCLS's size, one hidden "
+                           f"layer of 700 (210,020 parameters), {name} protocol",
+                           [f"{S}/size_h700_{proto}_seed0"])
+    if out:
+        out = ["", "## e-prop at the DCLS baseline's size", ""] + [f"- {x}" for x in out[1::2]]
+    return out
+
+
 def round6_section(final: tuple | None) -> tuple[list[str], tuple | None]:
     """Round 6: two hidden layers at the same budget against the recipe after round 5."""
     return seed_pair_round(
@@ -437,7 +449,7 @@ def main() -> int:
                                      "protocol", final[2])
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands11.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands12.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
@@ -495,6 +507,7 @@ def main() -> int:
         out += ["", ch[0]]
     out += speaker_section(groups)
     out += r3_lines + r4_lines + final_lines + r5_lines + r6_lines + r7_lines
+    out += size_section()
     text = "\n".join(out) + "\n"
     (ROOT / "results/sota/TABLE.md").write_text(text)
     figure(groups, summary)
