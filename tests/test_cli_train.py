@@ -185,3 +185,26 @@ def test_every_grid_config_in_the_repository_resolves():
             assert cfg["name"] == path.stem
             if grid == "must-show-aug":
                 assert cfg["data"]["by_speaker"] and cfg["data"]["channel_shift"] == 6
+
+
+def test_val_speakers_hold_out_exactly_those_speakers(tmp_path, data_dir, capsys):
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY.format(method="eprop"))
+    rd = tmp_path / "run"
+    rc, out, err = run(capsys, "train", "--config", cfg, "--data-dir", data_dir, "--run-dir", rd,
+                       "--val-speakers", "2", "1", "-q")
+    assert rc == 0, err
+    final = json.loads(out)
+    assert json.loads((rd / "config.json").read_text())["data"]["val_speakers"] == [2, 1]
+    log = (rd / "train.log").read_text()
+    assert "speakers 1, 2 held out (30 samples); training speakers 0, 3 (30 samples)" in log
+    # the held-out speakers are unseen in training, on the test file too
+    assert final["test_speakers"]["unseen"]["speakers"] == [1, 2]
+    assert final["test_speakers"]["seen"]["speakers"] == [0, 3]
+    for bad, msg in (("9", "val_speakers [9] not in the data"),
+                     ("0 1 2 3", "would leave no training speaker")):
+        rc, _, err = run(capsys, "train", "--config", cfg, "--data-dir", data_dir, "--run-dir",
+                         tmp_path / "bad", "--val-speakers", *bad.split(), "-q")
+        assert rc == 2 and msg in err and not (tmp_path / "bad").exists()
+    rc, _, err = run(capsys, "train", "--config", cfg, "--set", "data.val_speakers=[-1]")
+    assert rc == 2 and "data.val_speakers must be a list of speaker ids" in err

@@ -8,8 +8,8 @@ A run is described by one nested configuration (TOML file + command-line overrid
 * ``[train]``  epochs, batch_size, optimizer, lr, delay_lr, weight_decay, lr_schedule, the
   Gaussian width schedule (sigma0 -> sigma1), seed, device, threads;
 * ``[data]``   dataset (shd, ssc, h5, timing or a path: :mod:`delayprop.data.registry`),
-  data_dir, download, dt, max_time, channels, binary, val_fraction, by_speaker, split_seed,
-  train_subset; augmentation of the training batches (:class:`delayprop.data.Augment`):
+  data_dir, download, dt, max_time, channels, binary, val_fraction, by_speaker, val_speakers,
+  split_seed, train_subset; augmentation of the training batches (:class:`delayprop.data.Augment`):
   channel_shift, time_jitter, time_shift.
 
 :data:`OPTION_DOCS` says what each [method], [train] and [data] option means (``delayprop train
@@ -111,6 +111,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "binary": False,
         "val_fraction": 0.1,
         "by_speaker": False,
+        "val_speakers": [],  # speaker ids to hold out; empty: by_speaker / val_fraction decide
         "split_seed": 0,
         "train_subset": 0,  # 0: all training samples
         # training-batch augmentation (data.Augment), off by default
@@ -163,6 +164,8 @@ OPTION_DOCS: dict[str, dict[str, str]] = {
         "binary": "clip spike counts per step and channel to 1",
         "val_fraction": "share of the training file held out for validation",
         "by_speaker": "hold out whole speakers for validation (needs speaker ids)",
+        "val_speakers": "hold out exactly these speakers (ids in the training file) for "
+                        "validation; overrides by_speaker and val_fraction",
         "split_seed": "seed of the validation split (and of train_subset)",
         "train_subset": "train on this many samples of the training split (0: all)",
         "channel_shift": "augmentation: shift each sample by up to +-k channels",
@@ -279,6 +282,11 @@ def check_config(cfg: dict[str, Any]) -> None:
         raise ConfigError(f"data.val_fraction must be in (0, 1), got {d['val_fraction']}")
     if d["train_subset"] < 0:
         raise ConfigError("data.train_subset must be >= 0")
+    vs = d["val_speakers"]
+    if not isinstance(vs, list) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0
+                                       for v in vs):
+        raise ConfigError(f"data.val_speakers must be a list of speaker ids (integers >= 0), "
+                          f"got {vs!r}")
     augment_of(d)  # validates the augmentation options
     from delayprop.data.registry import check_data_config
 
@@ -564,7 +572,8 @@ def split_datasets(cfg: dict[str, Any], train: Any, test: Any | None) -> Splits:
         safety.check_labels(test, int(train.num_classes), "test", file_level=True)
         safety.warn_unseen_test_labels(train, test)
     tr_idx, va_idx = train_val_split(train.y, train.speaker, d["val_fraction"],
-                                     seed=d["split_seed"], by_speaker=d["by_speaker"])
+                                     seed=d["split_seed"], by_speaker=d["by_speaker"],
+                                     val_speakers=d.get("val_speakers") or None)
     if len(va_idx) == 0 or len(tr_idx) == 0:
         raise DataError("the validation split left no training or no validation samples")
     if d["train_subset"] and d["train_subset"] < len(tr_idx):
@@ -578,7 +587,7 @@ def split_datasets(cfg: dict[str, Any], train: Any, test: Any | None) -> Splits:
 
 def _split_note(d: dict[str, Any], train: Any, tr_idx: Any, va_idx: Any) -> str:
     """Which samples the validation split holds, in words (for the log)."""
-    if d["by_speaker"]:
+    if d["by_speaker"] or d.get("val_speakers"):
         held = sorted(int(s) for s in train.speaker[va_idx].unique())
         kept = sorted(int(s) for s in train.speaker[tr_idx].unique())
         return (f"validation: speaker{'s' if len(held) > 1 else ''} "

@@ -16,6 +16,7 @@ _DEFAULT_WORDS = {
     ("model", "dt"): "data.dt in ms",
     ("model", "surrogate_scale"): "the surrogate's own",
     ("data", "data_dir"): "$DELAYPROP_DATA or ~/.cache/delayprop/data",
+    ("data", "val_speakers"): "none",
 }
 _METAVARS = {("data", "data_dir"): "DIR", ("train", "device"): "DEVICE"}
 

@@ -75,7 +75,7 @@ def add_config_flags(parser: argparse.ArgumentParser, sections: tuple[str, ...] 
                                   help=option_help(sec, key, default, docs))
         if isinstance(default, bool):
             g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
-        elif isinstance(default, tuple):
+        elif isinstance(default, (tuple, list)):
             g.add_argument(flag, type=int, nargs="+", metavar="N", **kw)
         elif isinstance(default, int):
             g.add_argument(flag, type=int, metavar="INT", **kw)
