@@ -242,7 +242,7 @@ def size_section() -> list[str]:
     for proto, name in (("aug", "augmentation"), ("pub", "published")):
         out += record_line(f"results/sota/commands12.sh: e-prop at DCLS's size, one hidden "
                            f"layer of 700 (210,020 parameters), {name} protocol",
-                           [f"{S}/size_h700_{proto}_seed0"])
+                           [f"{S}/size_h700_{proto}_seed{k}" for k in range(3)])
     if out:
         out = ["", "## e-prop at the DCLS baseline's size", ""] + [f"- {x}" for x in out[1::2]]
     return out
@@ -505,7 +505,10 @@ def main() -> int:
                    f"{i['best_epoch']} |")
     if ch is not None:
         out += ["", ch[0]]
-    out += speaker_section(groups)
+    size = {f"size_{p}": (f"e-prop at DCLS's size (700 hidden, 210,020), {name} protocol",
+                          [f"{S}/size_h700_{p}_seed{k}" for k in range(3)])
+            for p, name in (("pub", "published"), ("aug", "augmentation"))}
+    out += speaker_section({**groups, **size})
     out += r3_lines + r4_lines + final_lines + r5_lines + r6_lines + r7_lines
     out += size_section()
     text = "\n".join(out) + "\n"
