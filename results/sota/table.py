@@ -394,9 +394,12 @@ def speaker_section(groups: dict) -> list[str]:
         f"The test file's speakers {', '.join(map(str, absent))} are absent from the training "
         f"file ({n_abs} of {len(spk)} test samples); the other {n_other} "
         f"speakers' test samples ({len(spk) - n_abs}) come from speakers the training file "
-        f"has. Accuracy on each part, mean +- std over seeds (speaker ids from {src}).", "",
+        f"has (under the augmentation protocol two of these, 6 and 8, are held out for "
+        f"validation, so unheard in training too: {_held_out_share(spk)}). Accuracy on each "
+        f"part, mean +- std over seeds (speaker ids from {src}).", "",
         "| model | seeds | test, absent speakers (%) | test, training-file speakers (%) |",
         "|---|---|---|---|"]
+    rows = []
     for label, dirs in groups.values():
         parts = {True: [], False: []}
         for d in dirs:
@@ -410,7 +413,43 @@ def speaker_section(groups: dict) -> list[str]:
         if parts[False]:
             out.append(f"| {label} | {len(parts[False])} | {mean_std(parts[False])} | "
                        f"{mean_std(parts[True])} |")
-    return out
+            rows.append((label, parts[False], parts[True]))
+    speaker_figure(rows, absent)
+    return out + ["", "![test accuracy by speaker group](speakers.png)"]
+
+
+def _held_out_share(spk: np.ndarray) -> str:
+    n = int(np.isin(spk, [6, 8]).sum())
+    return f"{n} of the {int((~np.isin(spk, [4, 5])).sum())} samples"
+
+
+def speaker_figure(rows: list[tuple[str, list[float], list[float]]], absent: list[int]) -> None:
+    """results/sota/speakers.png: per group, test accuracy on the speakers the training file
+    lacks and on the others (mean +- std over seeds, seeds as dots)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(11, 0.55 * len(rows) + 1.6))
+    for i, (label, unheard, heard) in enumerate(rows):
+        color = "tab:red" if label.startswith("DCLS") else "tab:blue"
+        for off, vals, alpha in ((-0.2, unheard, 0.85), (0.2, heard, 0.35)):
+            v = [100 * x for x in vals]
+            m = statistics.mean(v)
+            sd = statistics.stdev(v) if len(v) > 1 else 0.0
+            ax.barh(i + off, m, height=0.38, color=color, alpha=alpha, xerr=sd, capsize=2)
+            ax.plot(v, [i + off] * len(v), "k.", ms=4)
+            ax.text(m + sd + 0.3, i + off, f"{m:.1f}", va="center", fontsize=7)
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(70, 100)
+    ax.set_xlabel(f"test accuracy (%): dark = speakers {', '.join(map(str, absent))} (absent "
+                  "from the training file), light = the other speakers")
+    ax.set_title("Where SHD-repro's test accuracy is lost")
+    fig.tight_layout()
+    fig.savefig(ROOT / "results/sota/speakers.png", dpi=120)
+    plt.close(fig)
 
 
 def main() -> int:
