@@ -375,7 +375,8 @@ def test_speakers() -> tuple[str, np.ndarray, np.ndarray] | None:
             data = load_data({"dataset": "shd", "data_dir": str(d), "dt": 0.01,
                               "max_time": 1.0, "channels": 140, "binary": False,
                               "download": False}, need_test=True, progress=False)
-            return str(d), data.test.speaker.numpy(), data.train.speaker.unique().numpy()
+            name = str(d.relative_to(ROOT)) if d.is_relative_to(ROOT) else str(d)
+            return name, data.test.speaker.numpy(), data.train.speaker.unique().numpy()
     return None
 
 
