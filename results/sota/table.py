@@ -236,15 +236,24 @@ def round7_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         NEURON, final, [])
 
 
+SIZE_RUNS = [  # for the record: each model at the other's budget (label, command, dirs)
+    ("e-prop at DCLS's size (700 hidden, 210,020), published protocol", "commands12.sh",
+     [f"{S}/size_h700_pub_seed{k}" for k in range(3)]),
+    ("e-prop at DCLS's size (700 hidden, 210,020), augmentation protocol", "commands12.sh",
+     [f"{S}/size_h700_aug_seed{k}" for k in range(3)]),
+    ("DCLS at e-prop's size (2 x 70 hidden, 32,480), published protocol", "commands13.sh",
+     [f"{S}/dcls_h70_pub_seed{k}" for k in range(3)]),
+]
+
+
 def size_section() -> list[str]:
-    """For the record (results/sota/commands12.sh): e-prop at DCLS's size, both protocols."""
+    """For the record (results/sota/commands12.sh, commands13.sh): each model at the other's
+    parameter budget."""
     out = []
-    for proto, name in (("aug", "augmentation"), ("pub", "published")):
-        out += record_line(f"results/sota/commands12.sh: e-prop at DCLS's size, one hidden "
-                           f"layer of 700 (210,020 parameters), {name} protocol",
-                           [f"{S}/size_h700_{proto}_seed{k}" for k in range(3)])
+    for label, cmd, dirs in SIZE_RUNS:
+        out += record_line(f"results/sota/{cmd}: {label}", dirs)
     if out:
-        out = ["", "## e-prop at the DCLS baseline's size", ""] + [f"- {x}" for x in out[1::2]]
+        out = ["", "## Each model at the other's size", ""] + [f"- {x}" for x in out[1::2]]
     return out
 
 
@@ -489,7 +498,7 @@ def main() -> int:
                                      "protocol", final[2])
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands12.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands13.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
@@ -545,9 +554,7 @@ def main() -> int:
                    f"{i['best_epoch']} |")
     if ch is not None:
         out += ["", ch[0]]
-    size = {f"size_{p}": (f"e-prop at DCLS's size (700 hidden, 210,020), {name} protocol",
-                          [f"{S}/size_h700_{p}_seed{k}" for k in range(3)])
-            for p, name in (("pub", "published"), ("aug", "augmentation"))}
+    size = {f"size{i}": (label, dirs) for i, (label, _, dirs) in enumerate(SIZE_RUNS)}
     out += speaker_section({**groups, **size})
     out += r3_lines + r4_lines + final_lines + r5_lines + r6_lines + r7_lines
     out += size_section()
