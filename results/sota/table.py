@@ -243,11 +243,13 @@ SIZE_RUNS = [  # for the record: each model at the other's budget (label, comman
      [f"{S}/size_h700_aug_seed{k}" for k in range(3)]),
     ("DCLS at e-prop's size (2 x 70 hidden, 32,480), published protocol", "commands13.sh",
      [f"{S}/dcls_h70_pub_seed{k}" for k in range(3)]),
+    ("DCLS at e-prop's size (2 x 70 hidden, 32,480), augmentation protocol", "commands14.sh",
+     [f"{S}/dcls_h70_aug_seed{k}" for k in range(3)]),
 ]
 
 
 def size_section() -> list[str]:
-    """For the record (results/sota/commands12.sh, commands13.sh): each model at the other's
+    """For the record (results/sota/commands12.sh to commands14.sh): each model at the other's
     parameter budget."""
     out = []
     for label, cmd, dirs in SIZE_RUNS:
@@ -498,7 +500,7 @@ def main() -> int:
                                      "protocol", final[2])
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands13.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands14.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
