@@ -201,6 +201,8 @@ def seed_pair_round(title: str, intro: str, probes: list[tuple[str, str]], final
                   [f"{S}/{prefix}_pub_seed{k}" for k in range(3)], prefix)
     verdict = (f"{label} wins and becomes the final recipe" if winner
                else f"nothing wins: the final recipe stays {ref_label}")
+    if mean == ref:  # the same number of held-out samples right: a tie does not beat it
+        verdict = f"a tie, which does not beat it: the final recipe stays {ref_label}"
     out += ["", f"Best: {label}, mean validation {100 * mean:.2f}% against "
                 f"{ref_label}'s {100 * ref:.2f}%: {verdict}."]
     return out + record, winner
