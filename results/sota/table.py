@@ -251,7 +251,11 @@ def round8_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         "that late spikes on long delays still reach the readout, augmentation protocol, "
         "seeds 0-1. Wins if its mean validation accuracy beats the recipe after round 7 "
         "(seeds 0-1).",
-        WINDOW, final, [])
+        WINDOW, final,
+        record_line("results/sota/commands16.sh: window 1.25 s, augmentation protocol, seeds "
+                    "0-2", [f"{S}/r8_win125_aug_seed{k}" for k in range(3)])
+        + record_line("results/sota/commands16.sh: window 1.25 s, published protocol",
+                      [f"{S}/r8_win125_pub_seed{k}" for k in range(3)]))
 
 
 SIZE_RUNS = [  # for the record: each model at the other's budget (label, command, dirs)
@@ -524,7 +528,7 @@ def main() -> int:
                                      "protocol", final[2])
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands15.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands16.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
