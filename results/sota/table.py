@@ -270,11 +270,19 @@ SIZE_RUNS = [  # for the record: each model at the other's budget (label, comman
 ]
 
 
+DCLS_ABLATIONS = [  # for the record (results/sota/commands17.sh): DCLS at 32k less one part
+    (f"DCLS at e-prop's size, {what}, published protocol", "commands17.sh",
+     [f"{S}/dcls32k_{name}_pub_seed{k}" for k in range(2)])
+    for what, name in (("one hidden layer of 100 (32,200)", "h100"),
+                       ("no BatchNorm (2 x 70, 32,200)", "nobn"),
+                       ("no dropout (2 x 70, 32,480)", "nodrop"))]
+
+
 def size_section() -> list[str]:
     """For the record (results/sota/commands12.sh to commands14.sh): each model at the other's
     parameter budget."""
     out = []
-    for label, cmd, dirs in SIZE_RUNS:
+    for label, cmd, dirs in SIZE_RUNS + DCLS_ABLATIONS:
         out += record_line(f"results/sota/{cmd}: {label}", dirs)
     if out:
         out = ["", "## Each model at the other's size", ""] + [f"- {x}" for x in out[1::2]]
@@ -528,7 +536,7 @@ def main() -> int:
                                      "protocol", final[2])
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands16.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands17.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
@@ -584,7 +592,8 @@ def main() -> int:
                    f"{i['best_epoch']} |")
     if ch is not None:
         out += ["", ch[0]]
-    size = {f"size{i}": (label, dirs) for i, (label, _, dirs) in enumerate(SIZE_RUNS)}
+    size = {f"size{i}": (label, dirs)
+            for i, (label, _, dirs) in enumerate(SIZE_RUNS + DCLS_ABLATIONS)}
     out += speaker_section({**groups, **size})
     out += r3_lines + r4_lines + final_lines + r5_lines + r6_lines + r7_lines + r8_lines
     out += size_section()
