@@ -534,6 +534,10 @@ def main() -> int:
                                      "protocol", final[1])
         groups["eprop_final_pub"] = (f"e-prop ~32k, final recipe ({final[0]}), published "
                                      "protocol", final[2])
+    # DCLS's recipe at e-prop's budget (commands13.sh, commands14.sh): the equal-size pairs
+    for label, _, dirs in SIZE_RUNS[2:]:
+        groups["dcls32k_" + label.rsplit(", ", 1)[1].split()[0][:3]] = (
+            label.replace("32,480)", "32,480 parameters)"), dirs)
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
            "command2.sh, command3.sh, results/sota/commands.sh to commands17.sh). Test "
@@ -567,7 +571,8 @@ def main() -> int:
         pairs += [("eprop_recipe_pub", "dcls_pub"), ("eprop_recipe_aug", "dcls_aug"),
                   ("eprop_recipe_aug", "dcls_pub")]
     if final is not None:
-        pairs += [("eprop_final_pub", "dcls_pub"), ("eprop_final_aug", "dcls_aug")]
+        pairs += [("eprop_final_pub", "dcls_pub"), ("eprop_final_aug", "dcls_aug"),
+                  ("eprop_final_pub", "dcls32k_pub"), ("eprop_final_aug", "dcls32k_aug")]
     for e, d in pairs:
         se, sd = summary[e], summary[d]
         if not se["test"] or not sd["test"]:
@@ -593,7 +598,7 @@ def main() -> int:
     if ch is not None:
         out += ["", ch[0]]
     size = {f"size{i}": (label, dirs)
-            for i, (label, _, dirs) in enumerate(SIZE_RUNS + DCLS_ABLATIONS)}
+            for i, (label, _, dirs) in enumerate(SIZE_RUNS[:2] + DCLS_ABLATIONS)}
     out += speaker_section({**groups, **size})
     out += r3_lines + r4_lines + final_lines + r5_lines + r6_lines + r7_lines + r8_lines
     out += size_section()
