@@ -505,39 +505,29 @@ def main() -> int:
     r3_lines, r3 = round3_section(ch[1] if ch else [])
     r4_lines, r4 = dropout_section(ch[1] if ch else [])
     final_lines, final = final_recipe(r3, r4)
-    r5_lines, r5 = round5_section(final)
-    if "--round5-winner" in sys.argv:  # for results/sota/commands8.sh
-        print("none" if r5 is None else r5[0].rsplit(" ", 1)[-1])
-        return 0
-    if r5 is not None:
-        final = r5
-    r6_lines, r6 = round6_section(final)
-    if "--round6-winner" in sys.argv:  # for results/sota/commands10.sh
-        print("no" if r6 is None else "yes")
-        return 0
-    if r6 is not None:
-        final = r6
-    r7_lines, r7 = round7_section(final)
-    if "--round7-winner" in sys.argv:  # for results/sota/commands11.sh
-        print("none" if r7 is None else r7[3].split("_", 1)[1])
-        return 0
-    if r7 is not None:
-        final = r7
-    r8_lines, r8 = round8_section(final)
-    if "--round8-winner" in sys.argv:  # for results/sota/commands15.sh
-        print("none" if r8 is None else r8[3].split("_", 1)[1])
-        return 0
-    if r8 is not None:
-        final = r8
+    # rounds 5-8: each starts from the recipe after the round before; --roundN-winner prints
+    # what results/sota/commands{8,10,11,15}.sh read
+    round_lines = []
+    for n, section, answer in (
+            (5, round5_section, lambda w: w[0].rsplit(" ", 1)[-1]),
+            (6, round6_section, lambda w: "yes"),
+            (7, round7_section, lambda w: w[3].split("_", 1)[1]),
+            (8, round8_section, lambda w: w[3].split("_", 1)[1])):
+        lines, won = section(final)
+        if f"--round{n}-winner" in sys.argv:
+            print(("no" if n == 6 else "none") if won is None else answer(won))
+            return 0
+        round_lines += lines
+        if won is not None:
+            final = won
     if final is not None:
         groups["eprop_final_aug"] = (f"e-prop ~32k, final recipe ({final[0]}), augmentation "
                                      "protocol", final[1])
         groups["eprop_final_pub"] = (f"e-prop ~32k, final recipe ({final[0]}), published "
                                      "protocol", final[2])
     # DCLS's recipe at e-prop's budget (commands13.sh, commands14.sh): the equal-size pairs
-    for label, _, dirs in SIZE_RUNS[2:]:
-        groups["dcls32k_" + label.rsplit(", ", 1)[1].split()[0][:3]] = (
-            label.replace("32,480)", "32,480 parameters)"), dirs)
+    for key, (label, _, dirs) in zip(("dcls32k_pub", "dcls32k_aug"), SIZE_RUNS[2:]):
+        groups[key] = (label.replace("32,480)", "32,480 parameters)"), dirs)
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
            "command2.sh, command3.sh, results/sota/commands.sh to commands17.sh). Test "
@@ -600,7 +590,7 @@ def main() -> int:
     size = {f"size{i}": (label, dirs)
             for i, (label, _, dirs) in enumerate(SIZE_RUNS[:2] + DCLS_ABLATIONS)}
     out += speaker_section({**groups, **size})
-    out += r3_lines + r4_lines + final_lines + r5_lines + r6_lines + r7_lines + r8_lines
+    out += r3_lines + r4_lines + final_lines + round_lines
     out += size_section()
     text = "\n".join(out) + "\n"
     (ROOT / "results/sota/TABLE.md").write_text(text)
