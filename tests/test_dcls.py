@@ -180,6 +180,37 @@ def test_shapes_loss_predict_and_parameter_count():
     assert full == {"weights": syn + 4 * 256, "delays": syn, "total": 2 * syn + 4 * 256}
 
 
+def test_readout_without_delays_is_a_weight_matrix():
+    """readout_delays=False: the readout is W h[t] (delay 0) in training and evaluation, its
+    positions are neither counted, nor learned, nor moved by the optimiser; the hidden layers
+    keep their Gaussian delays."""
+    cfg = _small_cfg(n_hidden=(5,), batchnorm=False, readout_delays=False)
+    net = DCLSNet(cfg).double()
+    out = net.synapses[-1]
+    assert not out.learn_delays and not out.P.requires_grad
+    assert float(out.rounded_delays().abs().max()) == 0.0
+    h = (torch.rand(3, 20, 5, dtype=torch.float64) < 0.4).double()
+    for training in (True, False):
+        out.train(training)
+        current = out(h)[:, :20]
+        assert _rel(current, h @ out.weight.t() / (1 + NORM_EPS)) < 1e-12
+        assert float(out(h)[:, 20:].abs().max()) < 1e-12  # the padding steps: no late input
+    assert net.count_parameters()["delays"] == 6 * 5
+    net.train()
+    opts, _ = make_optimizers(net, {"lr_w": 1e-3}, 2, 2)
+    assert all(p is not out.P for g in opts[1].param_groups for p in g["params"])
+    before = out.P.detach().clone()
+    x, target = (torch.rand(2, 15, 6) < 0.3).double(), torch.tensor([0, 2])
+    net.set_sigma(3.0)
+    dcls_loss(net(x), target).backward()
+    assert out.P.grad is None and net.synapses[0].P.grad.abs().sum() > 0
+    for o in opts:
+        o.step()
+    assert torch.equal(out.P.detach(), before)
+    with pytest.raises(ConfigError, match="readout_delays"):
+        _small_cfg(readout_delays="no")
+
+
 def test_hidden_layers_spike_and_reset_to_zero():
     net = DCLSNet(_small_cfg(n_hidden=(5,), batchnorm=False)).double()
     x = torch.ones(2, 20, 6, dtype=torch.float64)

@@ -72,7 +72,9 @@ class DCLSConfig:
     ``max_delay``: taps ``L`` of each delay kernel (odd; 25 = 250 ms). ``sigma0``/``sigma_end``:
     the ``SIG`` parameter of Dcls1d at the start / end of its decay (std = ``SIG + 0.27``).
     ``tau_m``: SpikingJelly's tau in steps (> 1). ``right_padding``: extra steps each layer adds
-    at the end (None: ``(L - 1) // 2`` as SNN-delays). ``seed`` seeds the initialisation.
+    at the end (None: ``(L - 1) // 2`` as SNN-delays). ``readout_delays``: False fixes the
+    readout synapses at delay 0 (a plain weight matrix, no positions learned; an ablation, not
+    SNN-delays). ``seed`` seeds the initialisation.
     """
 
     n_in: int = 140
@@ -88,6 +90,7 @@ class DCLSConfig:
     batchnorm: bool = True
     detach_reset: bool = True
     right_padding: Optional[int] = None
+    readout_delays: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -122,6 +125,8 @@ class DCLSConfig:
             )
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not isinstance(self.readout_delays, bool):
+            raise ConfigError(f"readout_delays must be true or false, got {self.readout_delays!r}")
         if self.right_padding is None:
             self.right_padding = (L - 1) // 2
         if not isinstance(self.right_padding, int) or self.right_padding < 0:
@@ -226,13 +231,16 @@ class DCLSSynapses(nn.Module):
     r"""A fully connected DCLS layer (Dcls1d, kernel_count 1, no bias) with SNN-delays padding.
 
     Parameters ``weight`` (out, in) and ``P`` (out, in); buffer ``SIG`` (scalar, not learned).
-    forward: x (B, T, in) -> I (B, T + right_padding, out).
+    forward: x (B, T, in) -> I (B, T + right_padding, out). ``learn_delays=False``: every
+    position fixed at delay 0 (``P = L//2``, not a learned parameter) and the one-tap kernel in
+    training too, so the layer is a weight matrix.
     """
 
     def __init__(self, n_in: int, n_out: int, taps: int, sigma: float, right_padding: int,
-                 generator: Optional[torch.Generator] = None) -> None:
+                 generator: Optional[torch.Generator] = None, learn_delays: bool = True) -> None:
         super().__init__()
         self.taps, self.right_padding = taps, right_padding
+        self.learn_delays = learn_delays
         self.weight = nn.Parameter(torch.empty(n_out, n_in))
         self.P = nn.Parameter(torch.empty(n_out, n_in))
         self.register_buffer("SIG", torch.tensor(float(sigma)))
@@ -242,6 +250,9 @@ class DCLSSynapses(nn.Module):
             self.weight.uniform_(-bound, bound, generator=generator)
             # SNN-delays: uniform(-L // 2, L // 2) in Python's floor division, then clamped
             self.P.uniform_(-taps // 2, taps // 2, generator=generator)
+            if not learn_delays:  # tap L - 1 of the kernel: delay 0
+                self.P.fill_(float(taps // 2))
+        self.P.requires_grad_(learn_delays)
         self.clamp_()
 
     @property
@@ -263,7 +274,7 @@ class DCLSSynapses(nn.Module):
 
     def kernel(self) -> torch.Tensor:
         """Gaussian kernel in training mode, rounded single-tap kernel in eval: (out, in, L)."""
-        if self.training:
+        if self.training and self.learn_delays:
             return gauss_kernel(self.weight, self.P, self.SIG, self.taps)
         return rounded_kernel(self.weight, self.P, self.taps)
 
@@ -279,7 +290,7 @@ class DCLSSynapses(nn.Module):
         # one transform block for the whole sequence up to ONE_BLOCK_STEPS (fewer frequency
         # products than overlapping blocks: 0.9 s instead of 1.2-1.4 s per SHD training step)
         block = steps if steps <= ONE_BLOCK_STEPS else None
-        if self.training:
+        if self.training and self.learn_delays:
             wk = flipped_gauss_kernel(self.weight, self.P, self.SIG, self.taps)
         else:
             wk = self.kernel().flip(-1)
@@ -414,9 +425,11 @@ class DCLSNet(nn.Module):
         self.cfg = cfg
         gen = torch.Generator().manual_seed(int(cfg.seed))
         sizes = (cfg.n_in, *cfg.n_hidden, cfg.n_out)
+        last = len(sizes) - 2
         self.synapses = nn.ModuleList(
-            DCLSSynapses(a, b, cfg.max_delay, cfg.sigma0, cfg.right_padding, gen)
-            for a, b in zip(sizes[:-1], sizes[1:])
+            DCLSSynapses(a, b, cfg.max_delay, cfg.sigma0, cfg.right_padding, gen,
+                         learn_delays=cfg.readout_delays or i < last)
+            for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:]))
         )
         self.norms = nn.ModuleList(
             nn.BatchNorm1d(n) if cfg.batchnorm else nn.Identity() for n in cfg.n_hidden
@@ -468,8 +481,9 @@ class DCLSNet(nn.Module):
         return y.view(T, B, C).transpose(0, 1)
 
     def count_parameters(self) -> dict[str, int]:
-        """{'weights': synaptic weights + BatchNorm affine, 'delays': positions, 'total'}."""
-        delays = sum(s.P.numel() for s in self.synapses)
+        """{'weights': synaptic weights + BatchNorm affine, 'delays': learned positions,
+        'total'}."""
+        delays = sum(s.P.numel() for s in self.synapses if s.learn_delays)
         weights = sum(p.numel() for n, p in self.named_parameters() if not n.endswith(".P"))
         return {"weights": weights, "delays": delays, "total": weights + delays}
 
@@ -569,7 +583,8 @@ def make_optimizers(
         {"params": weights, "lr": lr_w, "weight_decay": float(opts["weight_decay"])},
         {"params": bn, "lr": lr_w, "weight_decay": 0.0},
     ])
-    opt_p = torch.optim.Adam([s.P for s in net.synapses], lr=opts["lr_pos"], weight_decay=0.0)
+    opt_p = torch.optim.Adam([s.P for s in net.synapses if s.learn_delays], lr=opts["lr_pos"],
+                             weight_decay=0.0)
     sched_w = torch.optim.lr_scheduler.OneCycleLR(opt_w, max_lr=opts["max_lr_w"],
                                                   total_steps=total)
     sched_p = torch.optim.lr_scheduler.CosineAnnealingLR(opt_p, T_max=total)
