@@ -165,6 +165,10 @@ WINDOW = [("window 1.25 s", "r8_win125"), ("window 1.5 s", "r8_win150"),
 # round 9 (results/sota/commands18.sh): DCLS's dropout with DCLS's training length
 LONG_DROPOUT = [("dropout 0.4, 150 epochs", "r9_drop40e150"),
                 ("dropout 0.25, 150 epochs", "r9_drop25e150")]
+# round 10 (results/sota/commands21.sh): learned readout delays, 100 hidden (32,020 parameters)
+READOUT_DELAYS = [("readout delays, 100 hidden", "r10_rd"),
+                  ("readout delays, 100 hidden, 80 epochs", "r10_rd80"),
+                  ("readout delays, 100 hidden, dropout 0.4, 150 epochs", "r10_rd_drop40")]
 
 
 def seed_pair_round(title: str, intro: str, probes: list[tuple[str, str]], final: tuple | None,
@@ -271,8 +275,38 @@ def round9_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         "augmentation protocol, seeds 0-1. Wins if its mean validation accuracy beats the "
         "recipe after round 8 (seeds 0-1).",
         LONG_DROPOUT, final,
-        record_line("results/sota/commands18.sh: dropout 0.4, 150 epochs, published protocol",
-                    [f"{S}/r9_drop40e150_pub_seed{k}" for k in range(2)]))
+        record_line("results/sota/commands18.sh, seed 2 commands19.sh: dropout 0.4, 150 "
+                    "epochs, published protocol",
+                    [f"{S}/r9_drop40e150_pub_seed{k}" for k in range(3)]))
+
+
+def round10_section(final: tuple | None) -> tuple[list[str], tuple | None]:
+    """Round 10: learned readout delays against the recipe after round 9."""
+    return seed_pair_round(
+        "## Round 10: learned readout delays (results/sota/commands21.sh)",
+        "DCLS at e-prop's shape (one hidden layer of 100) without its readout delays falls "
+        "below e-prop (results/sota/commands20.sh), and e-prop's readout had none. "
+        "`--readout-delays` (new: one learned delay per readout synapse; the last layer's "
+        "learning signal is the readout error D_kj steps later, exact for one layer) with 100 "
+        "hidden neurons (32,020 parameters) on the chosen recipe (tau_m 30), augmentation "
+        "protocol, seeds 0-1. Wins if its mean validation accuracy beats the recipe after "
+        "round 9 (seeds 0-1).",
+        READOUT_DELAYS, final,
+        [line for _, prefix in READOUT_DELAYS for line in record_line(
+            f"results/sota/commands21.sh: {prefix}, published protocol",
+            [f"{S}/{prefix}_pub_seed{k}" for k in range(2)])])
+
+
+def best_probe(probes: list[tuple[str, str]]) -> str:
+    """The run-name suffix (after 'rN_') of the probe with the best mean validation accuracy
+    over seeds 0-1, or 'none' while any probe is unfinished."""
+    means = []
+    for _, prefix in probes:
+        infos = [run_info(f"{S}/{prefix}_aug_seed{k}") for k in (0, 1)]
+        if not all(i["finished"] for i in infos):
+            return "none"
+        means.append((statistics.mean(i["val"] for i in infos), prefix))
+    return max(means)[1].split("_", 1)[1]
 
 
 SIZE_RUNS = [  # for the record: each model at the other's budget (label, command, dirs)
@@ -292,12 +326,18 @@ DCLS_ABLATIONS = [  # for the record (results/sota/commands17.sh): DCLS at 32k l
      [f"{S}/dcls32k_{name}_pub_seed{k}" for k in range(2)])
     for what, name in (("one hidden layer of 100 (32,200)", "h100"),
                        ("no BatchNorm (2 x 70, 32,200)", "nobn"),
-                       ("no dropout (2 x 70, 32,480)", "nodrop"))]
+                       ("no dropout (2 x 70, 32,480)", "nodrop"))] + [
+    # (results/sota/commands20.sh): DCLS with e-prop's shape (one layer of 100) less one part
+    (f"DCLS at e-prop's shape (one hidden layer of 100), {what}, published protocol",
+     "commands20.sh", [f"{S}/dcls32k_h100_{name}_pub_seed{k}" for k in range(2)])
+    for what, name in (("readout without delays (30,200)", "noreaddelay"),
+                       ("sharp delays in training, sigma 0.23 from the start (32,200)",
+                        "sharp"))]
 
 
 def size_section() -> list[str]:
-    """For the record (results/sota/commands12.sh to commands14.sh): each model at the other's
-    parameter budget."""
+    """For the record (results/sota/commands12.sh to commands14.sh, commands17.sh,
+    commands20.sh): each model at the other's parameter budget, DCLS at it less one part."""
     out = []
     for label, cmd, dirs in SIZE_RUNS + DCLS_ABLATIONS:
         out += record_line(f"results/sota/{cmd}: {label}", dirs)
@@ -523,15 +563,19 @@ def main() -> int:
     r3_lines, r3 = round3_section(ch[1] if ch else [])
     r4_lines, r4 = dropout_section(ch[1] if ch else [])
     final_lines, final = final_recipe(r3, r4)
-    # rounds 5-9: each starts from the recipe after the round before; --roundN-winner prints
-    # what results/sota/commands{8,10,11,15,18}.sh read
+    # rounds 5-10: each starts from the recipe after the round before; --roundN-winner prints
+    # what results/sota/commands{8,10,11,15,18,21}.sh read
+    if "--round10-best" in sys.argv:  # what commands21.sh runs for the record without a winner
+        print(best_probe(READOUT_DELAYS))
+        return 0
     round_lines = []
     for n, section, answer in (
             (5, round5_section, lambda w: w[0].rsplit(" ", 1)[-1]),
             (6, round6_section, lambda w: "yes"),
             (7, round7_section, lambda w: w[3].split("_", 1)[1]),
             (8, round8_section, lambda w: w[3].split("_", 1)[1]),
-            (9, round9_section, lambda w: w[3].split("_", 1)[1])):
+            (9, round9_section, lambda w: w[3].split("_", 1)[1]),
+            (10, round10_section, lambda w: w[3].split("_", 1)[1])):
         lines, won = section(final)
         if f"--round{n}-winner" in sys.argv:
             print(("no" if n == 6 else "none") if won is None else answer(won))
@@ -549,7 +593,7 @@ def main() -> int:
         groups[key] = (label.replace("32,480)", "32,480 parameters)"), dirs)
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands18.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands21.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "

@@ -16,7 +16,7 @@ input ends, reported as ``readout_padding_steps``.
 
 * :class:`~delayprop.layers.DelayNet`: each hidden layer's feedforward synapses have the delay
   ``round(D_ji) + round(D_i)`` (what ``delay_mode = "hard"`` runs; the centre of the Gaussian in
-  ``"smooth"``); the readout has none.
+  ``"smooth"``); the readout's are ``round(D_kj)`` with ``readout_delays``, else zero.
 * :class:`~delayprop.baselines.dcls.DCLSNet`: each connection's delay is the rounded kernel
   centre ``L - 1 - (round(P) + L // 2)`` (SNN-delays' evaluation), in every layer including
   the readout.
@@ -65,9 +65,9 @@ def network_latency(net: Any, dt_ms: float) -> dict[str, Any]:
                 layers.append((ff.rounded_delay().cpu(), (ff.weight != 0).cpu()))
                 kinds = (ff.syn_delay is not None) + (ff.ax_delay is not None)
                 bound.append(int(ff.max_delay) * kinds)
-            w = net.readout.weight
-            layers.append((torch.zeros_like(w).cpu(), (w != 0).cpu()))
-            bound.append(0)
+            r = net.readout
+            layers.append((r.rounded_delay().cpu(), (r.weight != 0).cpu()))
+            bound.append(int(r.max_delay) if r.has_delays else 0)
         else:
             raise ConfigError(f"no latency model for {type(net).__name__}")
     layers = [(d.cpu(), c.cpu()) for d, c in layers]

@@ -8,7 +8,9 @@ Model (method.md), hidden layer :math:`l` with presynaptic signal :math:`x`:
     I_j[t] = \sum_i W_{ji}\, \tilde x_i(t - D_{ji} - D_i)
            + \sum_k R_{jk}\, \tilde z_k(t - 1 - D^r_{jk})
 
-    y_k[t] = \kappa\, y_k[t-1] + \sum_j W^{out}_{kj} z_j[t] + b_k
+    y_k[t] = \kappa\, y_k[t-1] + \sum_j W^{out}_{kj} z_j(t - D^{out}_{kj}) + b_k
+
+(readout delays :math:`D^{out}` only with ``readout_delays``; otherwise zero).
 
 The same modules run under both learning rules: :mod:`delayprop.rules.bptt` calls
 :meth:`DelayNet.forward` with autograd on, :mod:`delayprop.rules.eprop` runs it (or
@@ -59,7 +61,7 @@ class DelayedSynapses(nn.Module):
         max_delay: int = 25,
         mode: str = "hard",
         sigma: float = 1.0,
-        weight_scale: float = 1.0,
+        weight_scale: float | None = 1.0,
         delay_init: str = "uniform",
         generator: torch.Generator | None = None,
     ) -> None:
@@ -73,7 +75,9 @@ class DelayedSynapses(nn.Module):
         self.max_delay = int(max_delay)
         self.mode = mode
         self.sigma = float(sigma)
-        w = torch.randn(n_post, n_pre, generator=generator) * (weight_scale / math.sqrt(n_pre))
+        w = torch.randn(n_post, n_pre, generator=generator)
+        # None: N(0, 1 / n_pre) computed as the readout always has (divided, not multiplied)
+        w = w / math.sqrt(n_pre) if weight_scale is None else w * (weight_scale / math.sqrt(n_pre))
         self.weight = nn.Parameter(w)
 
         def init_delay(*shape: int) -> nn.Parameter:
@@ -185,23 +189,33 @@ class LIFLayer(nn.Module):
             self.rec = DelayedSynapses(n, n, generator=generator, **kw)
 
 
-class Readout(nn.Module):
-    """Leaky, non-spiking readout: y[t] = kappa y[t-1] + W z[t] + b. Weight (C, H), bias (C,)."""
+class Readout(DelayedSynapses):
+    """Leaky, non-spiking readout: y[t] = kappa y[t-1] + sum_j W_kj z_j(t - D_kj) + b.
+    Weight (C, H), bias (C,); with ``delay_settings`` (``max_delay``, ``mode``, ``sigma``,
+    ``delay_init``) also one learned delay per readout synapse, ``syn_delay`` (C, H), as the
+    hidden layers' synaptic delays; without, D = 0 and the readout is a weight matrix."""
 
     def __init__(
         self, n_in: int, n_out: int, kappa: float = 0.0, bias: bool = True,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | None = None, delay_settings: dict | None = None,
     ) -> None:
-        super().__init__()
         if not 0.0 <= kappa < 1.0:
             raise ConfigError(f"readout kappa must be in [0, 1), got {kappa}")
+        kw = dict(delay_settings or {}, synaptic=delay_settings is not None, axonal=False,
+                  weight_scale=None)
+        kw.setdefault("max_delay", 0)
+        super().__init__(n_in, n_out, generator=generator, **kw)
         self.kappa = float(kappa)
-        self.weight = nn.Parameter(torch.randn(n_out, n_in, generator=generator) / math.sqrt(n_in))
         self.bias = nn.Parameter(torch.zeros(n_out)) if bias else None
 
     def sequence(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, T, H) -> y (B, T, C)."""
-        drive = F.linear(z, self.weight, self.bias)
+        if self.has_delays:
+            drive = self.current_sequence(z)
+            if self.bias is not None:
+                drive = drive + self.bias
+        else:
+            drive = F.linear(z, self.weight, self.bias)
         if self.kappa == 0.0:
             return drive
         return leaky_filter(drive, self.kappa)
@@ -435,6 +449,8 @@ class NetConfig:
         surrogate_scale: scale of the surrogate (triangle 0.3, atan 5, fast_sigmoid 25 if
             not given)
         kappa: readout leak per step, in [0, 1) (0: no memory)
+        readout_delays: learn one delay per readout synapse too (in [0, max_delay], same
+            delay_mode and sigma as the hidden synapses; e-prop then runs whole sequences)
         readout_bias: learn a bias per readout unit
         weight_scale: initial input weights ~ N(0, weight_scale^2 / n_pre)
         rec_weight_scale: initial recurrent weights ~ N(0, rec_weight_scale^2 / n)
@@ -463,6 +479,7 @@ class NetConfig:
     surrogate: str = "triangle"
     surrogate_scale: float | None = None
     kappa: float = 0.0
+    readout_delays: bool = False
     readout_bias: bool = True
     weight_scale: float = 1.0
     rec_weight_scale: float = 0.5
@@ -514,6 +531,7 @@ class NetState:
     y: torch.Tensor
     t: int = 0
     extra: dict = field(default_factory=dict)
+    readout_line: DelayLine | None = None
 
 
 class DelayNet(nn.Module):
@@ -546,7 +564,8 @@ class DelayNet(nn.Module):
             )
             n_pre = n
         self.layers = nn.ModuleList(layers)
-        self.readout = Readout(n_pre, c.n_out, c.kappa, c.readout_bias, generator=gen)
+        self.readout = Readout(n_pre, c.n_out, c.kappa, c.readout_bias, generator=gen,
+                               delay_settings=syn if c.readout_delays else None)
         for i, n in enumerate(c.n_hidden):
             self.register_buffer(
                 f"feedback_{i}", torch.randn(c.n_out, n, generator=gen) / math.sqrt(c.n_out)
@@ -597,6 +616,8 @@ class DelayNet(nn.Module):
             out.append((f"layers.{i}.ff", layer.ff))
             if layer.rec is not None:
                 out.append((f"layers.{i}.rec", layer.rec))
+        if self.readout.has_delays:
+            out.append(("readout", self.readout))
         return out
 
     def clamp_delays_(self) -> None:
@@ -702,6 +723,8 @@ class DelayNet(nn.Module):
             rec_lines=[DelayLine(batch, layer.n, layer.rec.window, dt, dev)
                        if layer.rec is not None else None for layer in self.layers],
             y=w.new_zeros(batch, self.config.n_out),
+            readout_line=DelayLine(batch, self.readout.n_pre, self.readout.window, dt, dev)
+            if self.readout.has_delays else None,
         )
 
     def step(self, x_t: torch.Tensor, state: NetState) -> torch.Tensor:
@@ -725,6 +748,13 @@ class DelayNet(nn.Module):
             state.z[i], state.v[i] = lif_step(current, state.v[i], state.z[i], layer.lif)
             inp = state.z[i]
         r = self.readout
-        state.y = r.kappa * state.y + F.linear(inp, r.weight, r.bias)
+        if state.readout_line is not None:
+            state.readout_line.push(inp)
+            drive = r.current_step(state.readout_line.history())
+            if r.bias is not None:
+                drive = drive + r.bias
+        else:
+            drive = F.linear(inp, r.weight, r.bias)
+        state.y = r.kappa * state.y + drive
         state.t += 1
         return state.y

@@ -73,6 +73,10 @@ class ForwardStream:
         self.carry: list[LIFCarry | None] = [None] * n
         self.ff_tail: list[torch.Tensor | None] = [None] * n
         self.y_state: torch.Tensor | None = None
+        # readout delays: its weighted kernel and the last window - 1 steps of its input
+        r = net.readout
+        self.readout_wk = r.weighted_kernel().detach() if r.has_delays else None
+        self.readout_tail: torch.Tensor | None = None
 
     def chunk_input(self, x: torch.Tensor, t0: int, t1: int) -> torch.Tensor:
         """Steps t0..t1 of a batch-major input x (B, T, n_in), time-major, in the readout's
@@ -106,7 +110,13 @@ class ForwardStream:
             out.append((inp, v_c, z_c, z_prev))
             inp = net.outgoing(i, z_c)  # z_c, or z_c times its dropout mask
         r = net.readout
-        drive = F.linear(inp, r.weight, r.bias)
+        if self.readout_wk is not None:
+            drive = delayed_sum(inp, self.readout_wk, self.readout_tail, self.method)
+            self.readout_tail = tail_of(self.readout_tail, inp, r.window - 1)
+            if r.bias is not None:
+                drive = drive + r.bias
+        else:
+            drive = F.linear(inp, r.weight, r.bias)
         if r.kappa:
             drive, self.y_state = leaky_filter_tm(drive, r.kappa, self.y_state)
         return drive, out

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from delayprop.delays import lagged_correlation_tm
+from delayprop.delays import delayed_sum, lagged_correlation_tm
 from delayprop.errors import ConfigError
 from delayprop.layers import (
     DelayedSynapses,
@@ -199,8 +199,17 @@ def eprop_gradients(
     ``keep_output`` (y, B x T x C) and ``record`` (x, v, z per layer). ``streaming=False`` is
     the whole-sequence path, which always records. ``method`` picks the kernels
     (:func:`delayprop.delays.use_spectral`).
+
+    Readout delays (``readout_delays``): a hidden spike at t reaches output k at t + D_kj, so
+    the last layer's learning signal (symmetric feedback) is the readout error up to
+    max_delay steps later, L_j[t] = sum_k W_kj err-bar_k(t + D_kj): these run on the
+    whole-sequence path (``streaming`` is ignored); the readout's own weights and delays learn
+    from the lagged correlation of the error with its input, like any synapse group. Random
+    feedback and earlier layers take err-bar at t, as without readout delays.
     """
     cfg = config or EpropConfig()
+    if net.readout.has_delays:
+        streaming = False
     if streaming:
         res = _eprop_streaming(net, x, target, cfg, chunk, keep_output, record, method)
     else:
@@ -220,14 +229,28 @@ def _eprop_whole(net: DelayNet, x: torch.Tensor, target: torch.Tensor, cfg: Epro
     err = output_error(y, target, cfg.loss)  # dE/dy[t]
     err_bar = leaky_filter(err, kappa, reverse=True) if kappa else err
 
-    z_last = net.outgoing_bt(len(records) - 1, records[-1].z)
-    grads = {"readout.weight": torch.einsum("btc,bth->ch", err_bar, z_last)}
-    if net.readout.bias is not None:
+    last = len(records) - 1
+    z_last = net.outgoing_bt(last, records[-1].z)
+    readout = net.readout
+    if readout.has_delays:
+        # C_kj(tau) = sum err-bar_k[t] z_j[t - tau], as for any synapse group
+        corr = lagged_correlation(err_bar, z_last, readout.window, method=method)
+        grads = updates_from_correlation("readout", readout, corr)
+    else:
+        grads = {"readout.weight": torch.einsum("btc,bth->ch", err_bar, z_last)}
+    if readout.bias is not None:
         grads["readout.bias"] = err_bar.sum((0, 1))
 
     for i, (layer, rec) in enumerate(zip(net.layers, records)):
         # L-bar, (B, T, n); a dropped neuron's spikes reach no output: no learning signal
-        signal = net.outgoing_bt(i, err_bar @ net.feedback(i, cfg.feedback))
+        if i == last and readout.has_delays and cfg.feedback == "symmetric":
+            # sum_k W_kj err-bar_k(t + D_kj): the delayed sum over the reversed sequence
+            wk = readout.weighted_kernel().detach().transpose(0, 1)  # (H, C, window)
+            rev = err_bar.flip(1).transpose(0, 1)
+            error = delayed_sum(rev, wk, None, method).flip(0).transpose(0, 1)
+        else:
+            error = err_bar @ net.feedback(i, cfg.feedback)
+        signal = net.outgoing_bt(i, error)
         if cfg.reg_rate:
             signal = signal + cfg.reg_rate * (running_rate(rec.z) - cfg.target_rate) / (T * B)
         h = signal * layer.lif.surrogate.derivative(rec.v, layer.lif.theta)
@@ -477,6 +500,11 @@ class OnlineEprop:
     """
 
     def __init__(self, net: DelayNet, config: EpropConfig | None = None) -> None:
+        if net.readout.has_delays:
+            raise ConfigError(
+                "readout delays need the readout error up to max_delay steps after each "
+                "spike: per-step e-prop does not support them yet; use eprop_gradients "
+                "(whole sequences) or a network without readout_delays")
         self.net = net
         self.cfg = config or EpropConfig()
         self.state = None
