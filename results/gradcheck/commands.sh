@@ -9,3 +9,6 @@ delayprop gradcheck --mode hard --delays syn,ax --kappa 0.9 --loss mean > $out/f
 delayprop gradcheck --layers 2 --mode hard --delays syn,ax > $out/ff2_hard.txt
 delayprop gradcheck --recurrent --mode hard --delays syn,ax,rec > $out/rec1_hard.txt
 delayprop gradcheck --recurrent --mode hard --delays syn,ax,rec --kappa 0.9 --loss mean > $out/rec1_hard_kappa.txt
+# learned readout delays (added later; the lines above were not rerun)
+delayprop gradcheck --mode hard --delays syn,out --kappa 0.9 > $out/ff1_hard_readout_delays.txt
+delayprop gradcheck --layers 2 --mode hard --delays syn,out --kappa 0.9 > $out/ff2_hard_readout_delays.txt

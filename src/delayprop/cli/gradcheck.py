@@ -10,7 +10,7 @@ from delayprop.gradcheck import compare_gradients, random_problem
 from delayprop.layers import NetConfig
 from delayprop.rules import EpropConfig
 
-DELAY_KINDS = ("syn", "ax", "rec")
+DELAY_KINDS = ("syn", "ax", "rec", "out")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,8 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", type=int, default=5, help="output classes")
     p.add_argument("--recurrent", action="store_true", help="recurrent hidden layers")
     p.add_argument("--delays", default="syn,ax",
-                   help="comma list of learned delays: syn, ax, rec (recurrent synapses); "
-                   "'none' for weights only (default syn,ax)")
+                   help="comma list of learned delays: syn, ax, rec (recurrent synapses), "
+                   "out (readout synapses); 'none' for weights only (default syn,ax)")
     p.add_argument("--max-delay", type=int, default=8, help="max delay per kind, in steps")
     p.add_argument("--mode", choices=["hard", "smooth"], default="smooth",
                    help="forward delay mode (default smooth)")
@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = NetConfig(
         n_in=args.inputs, n_hidden=(args.hidden,) * args.layers, n_out=args.classes,
         recurrent=args.recurrent, synaptic_delays="syn" in kinds, axonal_delays="ax" in kinds,
-        recurrent_delays="rec" in kinds, max_delay=args.max_delay, delay_mode=args.mode,
+        recurrent_delays="rec" in kinds, readout_delays="out" in kinds, max_delay=args.max_delay, delay_mode=args.mode,
         sigma=args.sigma, kappa=args.kappa, surrogate=args.surrogate, reset=args.reset,
         tau_m=args.tau_m, weight_scale=args.weight_scale, seed=args.seed,
     )
