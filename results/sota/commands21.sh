@@ -5,7 +5,9 @@
 # per readout synapse, e-prop's learning signal sum_k W_kj err_k(t + D_kj), exact for one
 # layer: tests/test_readout_delays.py). 100 hidden neurons keep the budget (32,020
 # parameters). Probes on the chosen recipe (tau_m 30), augmentation protocol, seeds 0 and 1:
-#   rd          --n-hidden 100 --readout-delays                         (40 epochs)
+#   rd          --n-hidden 100 --readout-delays                         (30 epochs)
+#               (this line said 40 epochs when the runs started; COMMON has no --epochs 40, as
+#               commands8-15.sh had, so rd runs the config's 30: corrected after the start)
 #   rd80        --n-hidden 100 --readout-delays --epochs 80             (the final recipe's)
 #   rd_drop40   --n-hidden 100 --readout-delays --dropout 0.4 --epochs 150   (DCLS's)
 # Rule (fixed here before any run): the probe with the best mean validation accuracy over

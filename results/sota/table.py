@@ -166,7 +166,7 @@ WINDOW = [("window 1.25 s", "r8_win125"), ("window 1.5 s", "r8_win150"),
 LONG_DROPOUT = [("dropout 0.4, 150 epochs", "r9_drop40e150"),
                 ("dropout 0.25, 150 epochs", "r9_drop25e150")]
 # round 10 (results/sota/commands21.sh): learned readout delays, 100 hidden (32,020 parameters)
-READOUT_DELAYS = [("readout delays, 100 hidden", "r10_rd"),
+READOUT_DELAYS = [("readout delays, 100 hidden, 30 epochs", "r10_rd"),
                   ("readout delays, 100 hidden, 80 epochs", "r10_rd80"),
                   ("readout delays, 100 hidden, dropout 0.4, 150 epochs", "r10_rd_drop40")]
 
