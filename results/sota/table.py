@@ -169,6 +169,9 @@ LONG_DROPOUT = [("dropout 0.4, 150 epochs", "r9_drop40e150"),
 READOUT_DELAYS = [("readout delays, 100 hidden, 30 epochs", "r10_rd"),
                   ("readout delays, 100 hidden, 80 epochs", "r10_rd80"),
                   ("readout delays, 100 hidden, dropout 0.4, 150 epochs", "r10_rd_drop40")]
+# round 11 (results/sota/commands22.sh): readout delays with the per-step loss, 40 epochs
+PER_STEP = [("readout delays, 100 hidden, 'sum' loss", "r11_rd_sum"),
+            ("readout delays, 100 hidden, 'sum' loss, kappa 0", "r11_rd_sum_k0")]
 
 
 def seed_pair_round(title: str, intro: str, probes: list[tuple[str, str]], final: tuple | None,
@@ -294,6 +297,22 @@ def round10_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         READOUT_DELAYS, final,
         [line for _, prefix in READOUT_DELAYS for line in record_line(
             f"results/sota/commands21.sh: {prefix}, published protocol",
+            [f"{S}/{prefix}_pub_seed{k}" for k in range(2)])])
+
+
+def round11_section(final: tuple | None) -> tuple[list[str], tuple | None]:
+    """Round 11: readout delays with the per-step loss against the recipe after round 10."""
+    return seed_pair_round(
+        "## Round 11: readout delays with a per-step loss (results/sota/commands22.sh)",
+        "Round 10 kept the 'mean' loss (cross-entropy of the time-mean readout), which hardly "
+        "depends on when a spike arrives; DCLS's loss is per step. Readout delays with 100 "
+        "hidden neurons (32,020 parameters) and `--loss sum` (per-step cross-entropy), with "
+        "the readout leak kappa 0.9 or 0, on the chosen recipe (tau_m 30, 40 epochs), "
+        "augmentation protocol, seeds 0-1. Wins if its mean validation accuracy beats the "
+        "recipe after round 10 (seeds 0-1).",
+        PER_STEP, final,
+        [line for _, prefix in PER_STEP for line in record_line(
+            f"results/sota/commands22.sh: {prefix}, published protocol",
             [f"{S}/{prefix}_pub_seed{k}" for k in range(2)])])
 
 
@@ -563,11 +582,13 @@ def main() -> int:
     r3_lines, r3 = round3_section(ch[1] if ch else [])
     r4_lines, r4 = dropout_section(ch[1] if ch else [])
     final_lines, final = final_recipe(r3, r4)
-    # rounds 5-10: each starts from the recipe after the round before; --roundN-winner prints
-    # what results/sota/commands{8,10,11,15,18,21}.sh read
-    if "--round10-best" in sys.argv:  # what commands21.sh runs for the record without a winner
-        print(best_probe(READOUT_DELAYS))
-        return 0
+    # rounds 5-11: each starts from the recipe after the round before; --roundN-winner prints
+    # what results/sota/commands{8,10,11,15,18,21,22}.sh read
+    # --roundN-best: what commands21.sh / commands22.sh run for the record without a winner
+    for n, probes in ((10, READOUT_DELAYS), (11, PER_STEP)):
+        if f"--round{n}-best" in sys.argv:
+            print(best_probe(probes))
+            return 0
     round_lines = []
     for n, section, answer in (
             (5, round5_section, lambda w: w[0].rsplit(" ", 1)[-1]),
@@ -575,7 +596,8 @@ def main() -> int:
             (7, round7_section, lambda w: w[3].split("_", 1)[1]),
             (8, round8_section, lambda w: w[3].split("_", 1)[1]),
             (9, round9_section, lambda w: w[3].split("_", 1)[1]),
-            (10, round10_section, lambda w: w[3].split("_", 1)[1])):
+            (10, round10_section, lambda w: w[3].split("_", 1)[1]),
+            (11, round11_section, lambda w: w[3].split("_", 1)[1])):
         lines, won = section(final)
         if f"--round{n}-winner" in sys.argv:
             print(("no" if n == 6 else "none") if won is None else answer(won))
@@ -593,7 +615,7 @@ def main() -> int:
         groups[key] = (label.replace("32,480)", "32,480 parameters)"), dirs)
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands21.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands22.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
