@@ -137,12 +137,16 @@ def figure(groups: dict, summary: dict) -> None:
     ax.set_title("SHD-repro test accuracy (best-validation checkpoints)")
     kinds = {"DCLS": next(k for k in keys if k.startswith("dcls")),
              "e-prop": next(k for k in keys if k.startswith("eprop"))}
+    if "eprop_rdsum_pub" in keys:  # learned readout delays lengthen the path
+        kinds["e-prop\n+RD"] = "eprop_rdsum_pub"
     for ax, field, title in ((axes[1], "params", "parameters"),
                              (axes[2], "latency", "latency (ms)")):
         vals = [summary[k][field] for k in kinds.values()]
-        ax.bar(list(kinds), vals, color=["tab:red", "tab:blue"], alpha=0.6)
+        ax.bar(list(kinds), vals, color=["tab:red", "tab:blue", "tab:blue"][:len(vals)],
+               alpha=0.6)
         for i, v in enumerate(vals):
-            ax.text(i, v, f"{v:,.0f}", ha="center", va="bottom", fontsize=9)
+            ax.text(i, v, f"{v:,.0f}", ha="center", va="bottom", fontsize=7)
+        ax.tick_params(axis="x", labelsize=8)
         ax.set_title(title)
     fig.tight_layout()
     fig.savefig(ROOT / "results/sota/comparison.png", dpi=120)
@@ -311,9 +315,10 @@ def round11_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         "augmentation protocol, seeds 0-1. Wins if its mean validation accuracy beats the "
         "recipe after round 10 (seeds 0-1).",
         PER_STEP, final,
-        [line for _, prefix in PER_STEP for line in record_line(
-            f"results/sota/commands22.sh: {prefix}, published protocol",
-            [f"{S}/{prefix}_pub_seed{k}" for k in range(2)])])
+        record_line("results/sota/commands22.sh, seed 2 commands23.sh: r11_rd_sum, published "
+                    "protocol", [f"{S}/r11_rd_sum_pub_seed{k}" for k in range(3)])
+        + record_line("results/sota/commands22.sh, seed 2 commands23.sh: r11_rd_sum, "
+                      "augmentation protocol", [f"{S}/r11_rd_sum_aug_seed{k}" for k in range(3)]))
 
 
 def best_probe(probes: list[tuple[str, str]]) -> str:
@@ -610,12 +615,18 @@ def main() -> int:
                                      "protocol", final[1])
         groups["eprop_final_pub"] = (f"e-prop ~32k, final recipe ({final[0]}), published "
                                      "protocol", final[2])
+    # round 11's best probe, chosen by nothing (commands22.sh, commands23.sh): its rows
+    for proto, name in (("pub", "published"), ("aug", "augmentation")):
+        groups[f"eprop_rdsum_{proto}"] = (
+            "e-prop ~32k, readout delays + per-step loss (round 11's best probe, for the "
+            f"record, not chosen), {name} protocol",
+            [f"{S}/r11_rd_sum_{proto}_seed{k}" for k in range(3)])
     # DCLS's recipe at e-prop's budget (commands13.sh, commands14.sh): the equal-size pairs
     for key, (label, _, dirs) in zip(("dcls32k_pub", "dcls32k_aug"), SIZE_RUNS[2:]):
         groups[key] = (label.replace("32,480)", "32,480 parameters)"), dirs)
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands22.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands23.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
@@ -648,6 +659,8 @@ def main() -> int:
     if final is not None:
         pairs += [("eprop_final_pub", "dcls_pub"), ("eprop_final_aug", "dcls_aug"),
                   ("eprop_final_pub", "dcls32k_pub"), ("eprop_final_aug", "dcls32k_aug")]
+    pairs += [("eprop_rdsum_pub", "dcls_pub"), ("eprop_rdsum_aug", "dcls_aug"),
+              ("eprop_rdsum_pub", "dcls32k_pub"), ("eprop_rdsum_aug", "dcls32k_aug")]
     for e, d in pairs:
         se, sd = summary[e], summary[d]
         if not se["test"] or not sd["test"]:
