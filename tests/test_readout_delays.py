@@ -9,23 +9,15 @@ from delayprop.latency import network_latency
 from delayprop.layers import DelayNet, NetConfig
 from delayprop.rules import EpropConfig, OnlineEprop, bptt_gradients, eprop_gradients
 from delayprop.stream import forward_streaming
+from tests.test_eprop import N_IN, N_OUT, B, T, rel_err
+from tests.test_eprop import make as make_plain
 
-T, B, N_IN, N_OUT, H = 18, 4, 6, 3, 5
+H = 5  # test_eprop.make's hidden layer
 
 
 def make(seed: int = 0, **kw) -> tuple[DelayNet, torch.Tensor, torch.Tensor]:
-    kw.setdefault("n_hidden", (H,))
-    cfg = NetConfig(n_in=N_IN, n_out=N_OUT, max_delay=4, sigma=1.0, tau_m=30.0, dt=10.0,
-                    weight_scale=3.0, seed=seed, readout_delays=True, **kw)
-    net = DelayNet(cfg).double()
-    g = torch.Generator().manual_seed(seed + 1)
-    x = (torch.rand(B, T, N_IN, generator=g) < 0.3).double()
-    target = torch.randint(0, N_OUT, (B,), generator=g)
-    return net, x, target
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float(((a - b).norm() / b.norm()).detach())
+    """test_eprop's small problem, float64, with learned readout delays."""
+    return make_plain(seed, readout_delays=True, **kw)
 
 
 @pytest.mark.parametrize("mode", ["hard", "smooth"])

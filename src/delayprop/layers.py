@@ -208,12 +208,14 @@ class Readout(DelayedSynapses):
         self.kappa = float(kappa)
         self.bias = nn.Parameter(torch.zeros(n_out)) if bias else None
 
+    def biased(self, current: torch.Tensor) -> torch.Tensor:
+        """The delayed synapses' current (..., C) plus the bias, if any."""
+        return current if self.bias is None else current + self.bias
+
     def sequence(self, z: torch.Tensor) -> torch.Tensor:
         """z (B, T, H) -> y (B, T, C)."""
         if self.has_delays:
-            drive = self.current_sequence(z)
-            if self.bias is not None:
-                drive = drive + self.bias
+            drive = self.biased(self.current_sequence(z))
         else:
             drive = F.linear(z, self.weight, self.bias)
         if self.kappa == 0.0:
@@ -750,9 +752,7 @@ class DelayNet(nn.Module):
         r = self.readout
         if state.readout_line is not None:
             state.readout_line.push(inp)
-            drive = r.current_step(state.readout_line.history())
-            if r.bias is not None:
-                drive = drive + r.bias
+            drive = r.biased(r.current_step(state.readout_line.history()))
         else:
             drive = F.linear(inp, r.weight, r.bias)
         state.y = r.kappa * state.y + drive

@@ -111,10 +111,8 @@ class ForwardStream:
             inp = net.outgoing(i, z_c)  # z_c, or z_c times its dropout mask
         r = net.readout
         if self.readout_wk is not None:
-            drive = delayed_sum(inp, self.readout_wk, self.readout_tail, self.method)
+            drive = r.biased(delayed_sum(inp, self.readout_wk, self.readout_tail, self.method))
             self.readout_tail = tail_of(self.readout_tail, inp, r.window - 1)
-            if r.bias is not None:
-                drive = drive + r.bias
         else:
             drive = F.linear(inp, r.weight, r.bias)
         if r.kappa:

@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = NetConfig(
         n_in=args.inputs, n_hidden=(args.hidden,) * args.layers, n_out=args.classes,
         recurrent=args.recurrent, synaptic_delays="syn" in kinds, axonal_delays="ax" in kinds,
-        recurrent_delays="rec" in kinds, readout_delays="out" in kinds, max_delay=args.max_delay, delay_mode=args.mode,
+        recurrent_delays="rec" in kinds, readout_delays="out" in kinds,
+        max_delay=args.max_delay, delay_mode=args.mode,
         sigma=args.sigma, kappa=args.kappa, surrogate=args.surrogate, reset=args.reset,
         tau_m=args.tau_m, weight_scale=args.weight_scale, seed=args.seed,
     )
