@@ -75,3 +75,21 @@ def test_counts_latency_clamp_and_online_refusal():
     assert lat["delay_path_bound_steps"] == 4 + 4
     with pytest.raises(ConfigError, match="readout delays"):
         OnlineEprop(net)
+
+
+@pytest.mark.parametrize("loss,kappa", [("sum", 0.9), ("mean", 0.4)])
+def test_eprop_equals_bptt_with_readout_delays_and_dropout(loss, kappa):
+    """Readout delays with dropout of hidden spikes (one mask per sample and neuron, fixed
+    over time): the masked spikes reach the readout D_kj steps later and the learning signal
+    comes back the same way, so one layer stays exact."""
+    net, x, target = make(kappa=kappa, dropout=0.5)
+    net.train()
+    torch.manual_seed(5)
+    with net.dropped_out(B) as masks:
+        assert (masks[0] == 0).any() and (masks[0] > 0).any()
+        e = eprop_gradients(net, x, target, EpropConfig(loss=loss), set_grad=False)
+        b = bptt_gradients(net, x, target, loss=loss, set_grad=False)
+    free = bptt_gradients(net, x, target, loss=loss, set_grad=False)
+    for name, g in b.grads.items():
+        assert rel_err(e.grads[name], g) < 1e-9, name
+    assert rel_err(b.grads["readout.syn_delay"], free.grads["readout.syn_delay"]) > 1e-3
