@@ -73,8 +73,56 @@ def test_counts_latency_clamp_and_online_refusal():
     lat = network_latency(net, 10.0)
     assert lat["latency_steps"] == 2 + 4 + 2  # hidden + readout delays + one step per layer
     assert lat["delay_path_bound_steps"] == 4 + 4
-    with pytest.raises(ConfigError, match="readout delays"):
-        OnlineEprop(net)
+
+
+ONLINE_CASES = [
+    dict(loss="sum", kappa=0.0, delay_mode="hard"),
+    dict(loss="sum", kappa=0.7, delay_mode="smooth"),
+    dict(loss="mean", kappa=0.4, delay_mode="hard"),
+    dict(loss="mean", kappa=0.0, delay_mode="smooth"),
+    dict(loss="sum", kappa=0.5, delay_mode="hard", n_hidden=(5, 4), recurrent=True),
+    dict(loss="mean", kappa=0.5, delay_mode="smooth", n_hidden=(5, 4), axonal_delays=True),
+    dict(loss="sum", kappa=0.6, delay_mode="hard", reg_rate=0.3),
+    dict(loss="sum", kappa=0.6, delay_mode="hard", feedback="random"),
+]
+
+
+@pytest.mark.parametrize("case", ONLINE_CASES, ids=lambda c: "-".join(map(str, c.values())))
+def test_online_eprop_equals_whole_sequence_with_readout_delays(case):
+    """Per-step e-prop pays each step's error to the traces of D_kj steps ago (kept for the
+    readout's window): the same updates as the whole-sequence path, which reads the error
+    D_kj steps ahead, on every layer and group, for both losses, kappa, hard and smooth
+    delays, the rate regulariser and random feedback."""
+    case = dict(case)
+    ecfg = EpropConfig(loss=case.pop("loss"), feedback=case.pop("feedback", "symmetric"),
+                       reg_rate=case.pop("reg_rate", 0.0))
+    net, x, target = make(**case)
+    assert bool((net.readout.rounded_delay() > 0).any())
+    whole = eprop_gradients(net, x, target, ecfg, set_grad=False)
+    learner = OnlineEprop(net, ecfg)
+    learner.begin(B)
+    ys = [learner.step(x[:, t], target if ecfg.loss == "sum" else None).y for t in range(T)]
+    grads = learner.end(target, set_grad=False)
+    assert rel_err(torch.stack(ys, 1), whole.y) < 1e-12
+    assert set(grads) == set(whole.grads) >= {"readout.syn_delay", "layers.0.ff.weight"}
+    for name, g in whole.grads.items():
+        assert g.abs().max() > 0, name
+        assert rel_err(grads[name], g) < 1e-9, name
+
+
+def test_online_readout_delays_are_the_gradient_mid_sequence():
+    """accumulated() after t steps: the exact gradient of the loss over those t steps (one
+    layer, 'sum' loss), although the errors of the last D_kj steps have not yet reached the
+    traces they will pay."""
+    net, x, target = make(kappa=0.5)
+    learner = OnlineEprop(net, EpropConfig(loss="sum"))
+    learner.begin(B)
+    for t in range(9):
+        learner.step(x[:, t], target)
+    part = learner.accumulated()
+    ref = bptt_gradients(net, x[:, :9], target, loss="sum", set_grad=False)
+    for name, g in ref.grads.items():
+        assert rel_err(part[name], g) < 1e-9, name
 
 
 @pytest.mark.parametrize("loss,kappa", [("sum", 0.9), ("mean", 0.4)])

@@ -497,14 +497,19 @@ class OnlineEprop:
     ``.grad`` written by ``end``) with any optimiser afterwards. With kappa = 0 and the 'sum'
     loss the state is a lagged correlation per synapse group (post x pre x window); otherwise
     it holds kappa-filtered per-synapse traces (B x post x pre). Neither grows with time.
+
+    Readout delays (``readout_delays``): a hidden spike at t reaches output k at t + D_kj, so
+    its error arrives up to max_delay steps later. Instead of waiting for it, each step pays
+    the error of this step to the traces of D_kj steps ago: the last hidden layer (symmetric
+    feedback) keeps its kappa-filtered traces for the readout's window (window x B x post x
+    pre; for the 'mean' loss their running sums), and the update at t adds
+    sum_k err_k[t] W_kj sum_tau K_kj(tau) e-bar_ji[t - tau]. The readout's weights and delays
+    correlate the error with its delayed, filtered input (window x B x H). The sum over the
+    sequence is the whole-sequence path's, so the two agree to rounding; only the tail of the
+    last traces (their error after the sequence) is never paid, as there is none.
     """
 
     def __init__(self, net: DelayNet, config: EpropConfig | None = None) -> None:
-        if net.readout.has_delays:
-            raise ConfigError(
-                "readout delays need the readout error up to max_delay steps after each "
-                "spike: per-step e-prop does not support them yet; use eprop_gradients "
-                "(whole sequences) or a network without readout_delays")
         self.net = net
         self.cfg = config or EpropConfig()
         self.state = None
@@ -514,7 +519,9 @@ class OnlineEprop:
         w = net.readout.weight
         dtype, dev = w.dtype, w.device
         self.kappa = net.readout.kappa
-        self.per_synapse = self.kappa != 0.0 or cfg.loss == "mean"
+        ro = net.readout
+        self.delayed = ro.has_delays  # readout delays: the last layer's error comes later
+        self.per_synapse = self.kappa != 0.0 or cfg.loss == "mean" or self.delayed
         self.state = net.initial_state(batch)
         self.groups: list[list[_GroupTraces]] = []
         for i, layer in enumerate(net.layers):
@@ -526,6 +533,17 @@ class OnlineEprop:
             self.groups.append(g)
         self.feedback = [net.feedback(i, cfg.feedback) for i in range(len(net.layers))]
         n_last = net.layers[-1].n
+        if self.delayed:
+            wr = ro.window
+            self.head = -1  # ring slot of the current step; slot (head - tau) % wr: t - tau
+            self.z_ring = w.new_zeros(wr, batch, n_last)  # kappa-filtered readout input
+            self.ro_wk = ro.weighted_kernel().detach()  # (C, H, window): W_kj K_kj(tau)
+            self.ro_corr = w.new_zeros(*ro.weight.shape, wr)  # 'sum': C_kj(tau)
+            self.ro_zsum = w.new_zeros(batch, n_last, wr)  # 'mean': sum_t zbar_j[t - tau]
+            if cfg.feedback == "symmetric":  # e-bar (or its running sum) of the last window
+                for g in self.groups[-1]:
+                    g.ring_w = w.new_zeros(wr, *g.ebar_w.shape)
+                    g.ring_d = w.new_zeros(wr, *g.ebar_d.shape) if g.syn.has_delays else None
         self.zbar = w.new_zeros(batch, n_last)  # kappa-filtered readout input
         self.bbar = 0.0
         self.g_out = torch.zeros_like(w)
@@ -558,17 +576,31 @@ class OnlineEprop:
         # output error of this step (zero until the end for the 'mean' loss)
         self.zbar = self.kappa * self.zbar + st.z[-1]
         self.bbar = self.kappa * self.bbar + 1.0
+        lagged = None  # readout delays: the readout weights' error of this step, by lag
+        if self.delayed:
+            self.head = (self.head + 1) % self.z_ring.shape[0]
+            self.z_ring[self.head] = self.zbar
+            zhist = self.z_ring[self._lags()]  # (window, B, H): zbar[t - tau]
         if cfg.loss == "sum":
             err = output_error(y.unsqueeze(1), target_t, "sum")[:, 0]
-            self.g_out += err.t() @ self.zbar
+            if self.delayed:
+                self.ro_corr += torch.einsum("bk,lbj->kjl", err, zhist)
+                lagged = self._slotted(torch.einsum("bk,kjl->bjl", err, self.ro_wk))
+            else:
+                self.g_out += err.t() @ self.zbar
             self.g_bias += err.sum(0) * self.bbar
         else:
             self.y_sum += y
-            self.zbar_sum += self.zbar
+            if self.delayed:
+                self.ro_zsum += zhist.permute(1, 2, 0)
+            else:
+                self.zbar_sum += self.zbar
             self.bbar_sum += self.bbar
             err = None
 
+        last = len(net.layers) - 1
         for i in range(len(net.layers)):
+            ring = self.delayed and i == last and cfg.feedback == "symmetric"
             psi = psis[i]
             self.rate_sum[i] += st.z[i]
             reg = None
@@ -590,7 +622,20 @@ class OnlineEprop:
                 g.ebar_w = self.kappa * g.ebar_w + e_w
                 if e_d is not None:
                     g.ebar_d = self.kappa * g.ebar_d + e_d
-                if cfg.loss == "sum":
+                if ring:  # this step's error pays the traces of D_kj steps ago
+                    if cfg.loss == "sum":
+                        g.ring_w[self.head] = g.ebar_w
+                        g.acc_w += torch.einsum("bjs,sbji->bji", lagged, g.ring_w)
+                        if e_d is not None:
+                            g.ring_d[self.head] = g.ebar_d
+                            g.acc_d += torch.einsum("bjs,sbji->bji", lagged, g.ring_d)
+                    else:  # running sums of e-bar; the error comes at the end
+                        g.acc_w += g.ebar_w
+                        g.ring_w[self.head] = g.acc_w
+                        if e_d is not None:
+                            g.acc_d += g.ebar_d
+                            g.ring_d[self.head] = g.acc_d
+                elif cfg.loss == "sum":
                     g.acc_w += signal.unsqueeze(-1) * g.ebar_w
                     if e_d is not None:
                         g.acc_d += signal.unsqueeze(-1) * g.ebar_d
@@ -603,6 +648,17 @@ class OnlineEprop:
                     if e_d is not None:
                         g.reg_d += (reg.unsqueeze(-1) * e_d).sum(0)
         return OnlineStep(y, list(st.z), psis)
+
+    def _lags(self) -> torch.Tensor:
+        """Ring slots of lags 0..window-1 at the current step: slot of t - tau."""
+        wr = self.z_ring.shape[0]
+        return (self.head - torch.arange(wr, device=self.z_ring.device)) % wr
+
+    def _slotted(self, by_lag: torch.Tensor) -> torch.Tensor:
+        """(..., window) by lag tau -> (..., window) by ring slot, to contract with a ring."""
+        out = torch.empty_like(by_lag)
+        out[..., self._lags()] = by_lag
+        return out
 
     def eligibility(self, layer: int, group: str = "ff") -> tuple[torch.Tensor, torch.Tensor]:
         """Current eligibility vectors eps^W, eps^D (B, post, pre) of one synapse group
@@ -635,20 +691,36 @@ class OnlineEprop:
                 raise ConfigError("the 'mean' loss needs the target at end()")
             y_mean = (self.y_sum / T).unsqueeze(1)
             err = output_error(y_mean, target, "mean")[:, 0] / T  # dE/dy[t], the same for all t
-            grads["readout.weight"] = err.t() @ self.zbar_sum
+            if self.delayed:
+                corr = torch.einsum("bk,bjl->kjl", err, self.ro_zsum)
+                grads.update(updates_from_correlation("readout", net.readout, corr))
+            else:
+                grads["readout.weight"] = err.t() @ self.zbar_sum
             if net.readout.bias is not None:
                 grads["readout.bias"] = err.sum(0) * self.bbar_sum
         else:
-            grads["readout.weight"] = self.g_out.clone()
+            if self.delayed:
+                grads.update(updates_from_correlation("readout", net.readout,
+                                                      self.ro_corr.clone()))
+            else:
+                grads["readout.weight"] = self.g_out.clone()
             if net.readout.bias is not None:
                 grads["readout.bias"] = self.g_bias.clone()
+        last = len(self.groups) - 1
         for i, gs in enumerate(self.groups):
+            ring = self.delayed and i == last and cfg.feedback == "symmetric"
             for g in gs:
                 if not self.per_synapse:
                     corr = g.corr + g.reg_corr / T if cfg.reg_rate else g.corr
                     grads.update(updates_from_correlation(g.name, g.syn, corr))
                     continue
-                if cfg.loss == "mean":
+                if cfg.loss == "mean" and ring:
+                    # sum_k err_k W_kj sum_tau K_kj(tau) sum_{t <= T - tau} e-bar_ji[t]
+                    lagged = self._slotted(torch.einsum("bk,kjl->bjl", err, self.ro_wk))
+                    gw = torch.einsum("bjs,sbji->ji", lagged, g.ring_w)
+                    gd = (torch.einsum("bjs,sbji->ji", lagged, g.ring_d)
+                          if g.ring_d is not None else g.acc_d.sum(0))
+                elif cfg.loss == "mean":
                     signal = err @ self.feedback[i]  # (B, post)
                     gw = (signal.unsqueeze(-1) * g.acc_w).sum(0)
                     gd = (signal.unsqueeze(-1) * g.acc_d).sum(0)

@@ -1,0 +1,148 @@
+"""Per-step (online) e-prop with and without learned readout delays, at the final recipe's
+shape: what one step costs and how much state a learner holds, and that the per-step updates
+equal the whole-sequence ones on a real-sized network.
+
+    python benchmarks/bench_online.py --out results/online/bench_online.json
+
+For each readout (fixed delay 0, learned delays): the learner's state (numbers kept between
+steps, float32 MiB per sample), the median time of one ``OnlineEprop.step`` (after a warm-up),
+and the relative error of the updates after ``--T`` steps against ``eprop_gradients`` on the
+same sequence (float64, random input at the SHD rate, a trained-like delay spread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from delayprop.fileio import atomic_write_text
+from delayprop.layers import DelayNet, NetConfig
+from delayprop.rules import EpropConfig, OnlineEprop, eprop_gradients
+
+
+def state_numel(learner: OnlineEprop) -> int:
+    """Numbers the learner keeps between steps (tensors reachable from it, not the net's)."""
+    seen, total = set(), 0
+
+    def visit(obj, depth=0):
+        nonlocal total
+        if depth > 4 or id(obj) in seen:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, torch.Tensor):
+            total += obj.numel()
+        elif isinstance(obj, (list, tuple)):
+            for o in obj:
+                visit(o, depth + 1)
+        elif isinstance(obj, dict):
+            for o in obj.values():
+                visit(o, depth + 1)
+        elif hasattr(obj, "__dict__") and not isinstance(obj, torch.nn.Module):
+            for o in vars(obj).values():
+                visit(o, depth + 1)
+
+    visit(learner)
+    return total
+
+
+def make(args, readout_delays: bool, dtype: torch.dtype) -> DelayNet:
+    cfg = NetConfig(n_in=args.n_in, n_out=args.n_out, n_hidden=(args.hidden,),
+                    max_delay=args.max_delay, tau_m=30.0, kappa=args.kappa,
+                    readout_delays=readout_delays, seed=0)
+    net = DelayNet(cfg).to(dtype=dtype, device=args.device)
+    with torch.no_grad():  # delays spread over the window, as after training
+        g = torch.Generator().manual_seed(1)
+        for syn in (net.layers[0].ff, net.readout):
+            if syn.syn_delay is not None:
+                syn.syn_delay.copy_(torch.rand(syn.syn_delay.shape, generator=g)
+                                    * args.max_delay)
+    return net
+
+
+def measure(args, readout_delays: bool) -> dict:
+    dev = torch.device(args.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    ecfg = EpropConfig(loss=args.loss)
+    # exactness on one real-sized sequence, float64
+    net = make(args, readout_delays, torch.float64)
+    g = torch.Generator().manual_seed(2)
+    x = (torch.rand(args.batch, args.T, args.n_in, generator=g) < args.rate).double().to(dev)
+    target = torch.randint(0, args.n_out, (args.batch,), generator=g).to(dev)
+    whole = eprop_gradients(net, x, target, ecfg, set_grad=False)
+    learner = OnlineEprop(net, ecfg)
+    learner.begin(args.batch)
+    for t in range(args.T):
+        learner.step(x[:, t], target if args.loss == "sum" else None)
+    grads = learner.end(target, set_grad=False)
+    err = max(float((grads[n] - w).norm() / w.norm()) for n, w in whole.grads.items())
+    # time and state, float32
+    net = make(args, readout_delays, torch.float32)
+    x = x.float()
+    learner = OnlineEprop(net, ecfg)
+    learner.begin(args.batch)
+    times = []
+    for t in range(args.warmup + args.steps):
+        sync()
+        t0 = time.perf_counter()
+        learner.step(x[:, t % args.T], target if args.loss == "sum" else None)
+        sync()
+        if t >= args.warmup:
+            times.append(time.perf_counter() - t0)
+    n = state_numel(learner)
+    return {"readout_delays": readout_delays, "state_numbers": n,
+            "state_mib_per_sample_float32": n * 4 / 2**20 / args.batch,
+            "step_ms_median": 1e3 * statistics.median(times),
+            "max_rel_err_vs_whole_sequence": err}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (0: torch default)")
+    ap.add_argument("--batch", type=int, default=1, help="samples learned at once (1: on-device)")
+    ap.add_argument("--T", type=int, default=100, help="steps of the exactness check")
+    ap.add_argument("--steps", type=int, default=200, help="timed steps")
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--n-in", type=int, default=140)
+    ap.add_argument("--hidden", type=int, default=100)
+    ap.add_argument("--n-out", type=int, default=20)
+    ap.add_argument("--max-delay", type=int, default=25)
+    ap.add_argument("--kappa", type=float, default=0.9)
+    ap.add_argument("--loss", choices=("sum", "mean"), default="sum")
+    ap.add_argument("--rate", type=float, default=0.05, help="input spike probability per step")
+    ap.add_argument("--out", default="", help="JSON report (and a .md table beside it)")
+    args = ap.parse_args(argv)
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA device here")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    rows = [measure(args, rd) for rd in (False, True)]
+    report = {"args": vars(args), "torch": torch.__version__, "machine": platform.machine(),
+              "command": "python " + " ".join([sys.argv[0]] + sys.argv[1:]), "rows": rows}
+    lines = [f"Per-step e-prop, {args.n_in}-{args.hidden}-{args.n_out}, max delay "
+             f"{args.max_delay}, kappa {args.kappa}, '{args.loss}' loss, batch {args.batch}, "
+             f"{args.device}, {args.threads or 'default'} thread(s)", "",
+             "| readout | state (numbers) | state per sample (MiB, float32) | step (ms, median) "
+             "| max rel. err vs whole sequence (float64) |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {'learned delays' if r['readout_delays'] else 'delay 0'} | "
+                     f"{r['state_numbers']:,} | {r['state_mib_per_sample_float32']:.2f} | "
+                     f"{r['step_ms_median']:.2f} | {r['max_rel_err_vs_whole_sequence']:.1e} |")
+    print("\n".join(lines))
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out, json.dumps(report, indent=2) + "\n")
+        atomic_write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
