@@ -178,6 +178,10 @@ PER_STEP = [("readout delays, 100 hidden, 'sum' loss", "r11_rd_sum"),
             ("readout delays, 100 hidden, 'sum' loss, kappa 0", "r11_rd_sum_k0")]
 # round 12 (results/sota/commands24.sh): round 11's best probe with 80 epochs
 PER_STEP_80 = [("readout delays, 100 hidden, 'sum' loss, 80 epochs", "r12_rd_sum80")]
+# round 14 (results/sota/commands26.sh): the recipe after round 13 with other membrane time
+# constants (its labels name tau_m: the winner's label does not start with "tau_m 30 + ")
+TAU_RD = [(f"tau_m {tau} ms + readout delays, 100 hidden, 'sum' loss, 80 epochs, dropout 0.1",
+           f"r14_rd_drop10_taum{tau}") for tau in (2, 10)]
 # round 13 (results/sota/commands25.sh): the recipe after round 12 with dropout of hidden spikes
 RD_DROPOUT = [("readout delays, 100 hidden, 'sum' loss, dropout 0.4, 150 epochs",
                "r13_rd_sum150_drop40"),
@@ -188,11 +192,11 @@ RD_DROPOUT = [("readout delays, 100 hidden, 'sum' loss, dropout 0.4, 150 epochs"
 
 
 def seed_pair_round(title: str, intro: str, probes: list[tuple[str, str]], final: tuple | None,
-                    record: list[str]) -> tuple[list[str], tuple | None]:
+                    record: list[str], base: str = "tau_m 30 + ") -> tuple[list[str], tuple | None]:
     """A round of ``probes`` (seeds 0-1, augmentation protocol) against the recipe before it
     (``final``: label, aug dirs, pub dirs; None: tau_m 30). ``record``: lines for runs chosen
-    by nothing. Returns the lines and the winner (label, aug dirs, pub dirs, run-name prefix)
-    or None."""
+    by nothing; ``base``: what the winner's label starts with (the probe's label follows).
+    Returns the lines and the winner (label, aug dirs, pub dirs, run-name prefix) or None."""
     out = ["", title, "", intro, "",
            "| probe | val seed 0 | val seed 1 | val mean | test seed 0 | test seed 1 |",
            "|---|---|---|---|---|---|"]
@@ -220,7 +224,7 @@ def seed_pair_round(title: str, intro: str, probes: list[tuple[str, str]], final
     winner = None
     label, prefix, mean = best
     if mean > ref:
-        winner = (f"tau_m 30 + {label}", [f"{S}/{prefix}_aug_seed{k}" for k in range(3)],
+        winner = (f"{base}{label}", [f"{S}/{prefix}_aug_seed{k}" for k in range(3)],
                   [f"{S}/{prefix}_pub_seed{k}" for k in range(3)], prefix)
     verdict = (f"{label} wins and becomes the final recipe" if winner
                else f"nothing wins: the final recipe stays {ref_label}")
@@ -361,6 +365,25 @@ def round13_section(final: tuple | None) -> tuple[list[str], tuple | None]:
     if won is None:  # the best probe's published-protocol runs, for the record
         lines += [line for _, prefix in RD_DROPOUT for line in record_line(
             f"results/sota/commands25.sh: {prefix}, published protocol",
+            [f"{S}/{prefix}_pub_seed{k}" for k in range(2)])]
+    return lines, won
+
+
+def round14_section(final: tuple | None) -> tuple[list[str], tuple | None]:
+    """Round 14: the membrane time constant on the recipe after round 13 against it."""
+    lines, won = seed_pair_round(
+        "## Round 14: the neuron's memory with readout delays (results/sota/commands26.sh)",
+        "tau_m = 30 ms was chosen in round 2, before readout delays: then the membrane was the "
+        "network's only memory besides the hidden delays. DCLS's neurons keep 0.5% of their "
+        "potential per step and leave the memory to the delays. The recipe after round 13 "
+        "(readout delays, 100 hidden, 'sum' loss, 80 epochs, dropout 0.1) with `--tau-m 2` "
+        "(keeps 0.7% per 10 ms step, as DCLS's) or `--tau-m 10` (37%; tau_m 30: 72%), "
+        "augmentation protocol, seeds 0-1. Wins if its mean validation accuracy beats the "
+        "recipe after round 13 (seeds 0-1).",
+        TAU_RD, final, [], base="")
+    if won is None:  # the best probe's published-protocol runs, for the record
+        lines += [line for _, prefix in TAU_RD for line in record_line(
+            f"results/sota/commands26.sh: {prefix}, published protocol",
             [f"{S}/{prefix}_pub_seed{k}" for k in range(2)])]
     return lines, won
 
@@ -632,11 +655,11 @@ def main() -> int:
     r3_lines, r3 = round3_section(ch[1] if ch else [])
     r4_lines, r4 = dropout_section(ch[1] if ch else [])
     final_lines, final = final_recipe(r3, r4)
-    # rounds 5-13: each starts from the recipe after the round before; --roundN-winner prints
-    # what results/sota/commands{8,10,11,15,18,21,22,24,25}.sh read
-    # --roundN-best: what commands21.sh / 22 / 24 / 25 run for the record without a winner
+    # rounds 5-14: each starts from the recipe after the round before; --roundN-winner prints
+    # what results/sota/commands{8,10,11,15,18,21,22,24,25,26}.sh read
+    # --roundN-best: what commands21.sh / 22 / 24 / 25 / 26 run for the record without a winner
     for n, probes in ((10, READOUT_DELAYS), (11, PER_STEP), (12, PER_STEP_80),
-                      (13, RD_DROPOUT)):
+                      (13, RD_DROPOUT), (14, TAU_RD)):
         if f"--round{n}-best" in sys.argv:
             print(best_probe(probes))
             return 0
@@ -651,7 +674,8 @@ def main() -> int:
             (10, round10_section, lambda w: w[3].split("_", 1)[1]),
             (11, round11_section, lambda w: w[3].split("_", 1)[1]),
             (12, round12_section, lambda w: w[3].split("_", 1)[1]),
-            (13, round13_section, lambda w: w[3].split("_", 1)[1])):
+            (13, round13_section, lambda w: w[3].split("_", 1)[1]),
+            (14, round14_section, lambda w: w[3].split("_", 1)[1])):
         lines, won = section(final)
         if f"--round{n}-winner" in sys.argv:
             print(("no" if n == 6 else "none") if won is None else answer(won))
@@ -680,7 +704,7 @@ def main() -> int:
         groups[key] = (label.replace("32,480)", "32,480 parameters)"), dirs)
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands25.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands26.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
