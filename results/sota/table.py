@@ -665,6 +665,7 @@ def main() -> int:
             return 0
     before = final  # the final recipe of rounds 3-4, kept in the tables if a later round wins
     round_lines = []
+    wins = []  # (round, winner) of the rounds that changed the final recipe
     for n, section, answer in (
             (5, round5_section, lambda w: w[0].rsplit(" ", 1)[-1]),
             (6, round6_section, lambda w: "yes"),
@@ -683,6 +684,11 @@ def main() -> int:
         round_lines += lines
         if won is not None:
             final = won
+            wins.append((n, won))
+    for n, won in wins[:-1]:  # a recipe a later round replaced keeps its rows
+        for proto, name, dirs in (("aug", "augmentation", won[1]), ("pub", "published", won[2])):
+            groups[f"eprop_r{n}_{proto}"] = (f"e-prop ~32k, recipe of round {n} ({won[0]}), "
+                                             f"{name} protocol", dirs)
     if before is not None and final is not before:
         groups["eprop_r34_aug"] = (f"e-prop ~32k, recipe of rounds 3-4 ({before[0]}), "
                                    "augmentation protocol", before[1])
@@ -739,6 +745,8 @@ def main() -> int:
                   ("eprop_final_pub", "dcls32k_pub"), ("eprop_final_aug", "dcls32k_aug")]
     if "eprop_r34_pub" in groups:
         pairs += [("eprop_r34_pub", "dcls_pub"), ("eprop_r34_aug", "dcls_aug")]
+    for n, _ in wins[:-1]:
+        pairs += [(f"eprop_r{n}_pub", "dcls_pub"), (f"eprop_r{n}_aug", "dcls_aug")]
     pairs += [("eprop_rdsum_pub", "dcls_pub"), ("eprop_rdsum_aug", "dcls_aug"),
               ("eprop_rdsum_pub", "dcls32k_pub"), ("eprop_rdsum_aug", "dcls32k_aug")]
     for e, d in pairs:
