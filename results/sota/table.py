@@ -366,6 +366,9 @@ def round13_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         lines += [line for _, prefix in RD_DROPOUT for line in record_line(
             f"results/sota/commands25.sh: {prefix}, published protocol",
             [f"{S}/{prefix}_pub_seed{k}" for k in range(2)])]
+    lines += record_line(  # DCLS's dropout and length with readout delays (commands27.sh)
+        "results/sota/commands27.sh: r13_rd_sum150_drop40 (DCLS's dropout 0.4 and 150 "
+        "epochs), published protocol", [f"{S}/r13_rd_sum150_drop40_pub_seed{k}" for k in range(2)])
     return lines, won
 
 
@@ -710,7 +713,7 @@ def main() -> int:
         groups[key] = (label.replace("32,480)", "32,480 parameters)"), dirs)
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands26.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands27.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
