@@ -1,10 +1,10 @@
-"""Learned readout delays: e-prop against autograd BPTT (one layer: exact), the three forward
-paths against each other, the online API's refusal, latency and parameter counts."""
+"""Learned readout delays: e-prop against autograd BPTT (one layer: exact, with and without
+dropout), the three forward paths against each other, per-step OnlineEprop against the
+whole-sequence updates, latency and parameter counts."""
 
 import pytest
 import torch
 
-from delayprop.errors import ConfigError
 from delayprop.latency import network_latency
 from delayprop.layers import DelayNet, NetConfig
 from delayprop.rules import EpropConfig, OnlineEprop, bptt_gradients, eprop_gradients
@@ -56,7 +56,7 @@ def test_forward_paths_agree(mode):
     assert rel_err(net(x), ref) > 1e-3
 
 
-def test_counts_latency_clamp_and_online_refusal():
+def test_counts_latency_and_clamp():
     net, _, _ = make()
     counts = net.count_parameters()
     assert counts["delays"] == N_IN * H + H * N_OUT
