@@ -141,3 +141,19 @@ def test_eprop_equals_bptt_with_readout_delays_and_dropout(loss, kappa):
     for name, g in b.grads.items():
         assert rel_err(e.grads[name], g) < 1e-9, name
     assert rel_err(b.grads["readout.syn_delay"], free.grads["readout.syn_delay"]) > 1e-3
+
+
+@pytest.mark.parametrize("proto,suffix", [("pub", ""), ("aug", "_aug")])
+def test_final_recipe_configs_are_the_runs_of_round_13(proto, suffix):
+    """configs/shd_eprop_final*.toml resolve to the configuration the round-13 runs trained
+    with (results/sota/runs/r13_rd_sum80_drop10_*), but for the name and the CLI's model seed."""
+    import json
+    from pathlib import Path
+
+    from delayprop.train import config_difference, load_config, resolve_config
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = resolve_config(load_config(root / "configs" / f"shd_eprop_final{suffix}.toml"))
+    run = root / "results/sota/runs" / f"r13_rd_sum80_drop10_{proto}_seed0" / "config.json"
+    assert set(config_difference(cfg, json.loads(run.read_text()))) <= {"name", "model.seed"}
+    assert cfg["model"]["readout_delays"] and cfg["model"]["dropout"] == 0.1
