@@ -391,6 +391,34 @@ def round14_section(final: tuple | None) -> tuple[list[str], tuple | None]:
     return lines, won
 
 
+def other_pairs_section() -> list[str]:
+    """commands28.sh (for the record): round 12's and round 13's recipes on other held-out
+    speaker pairs, seed 0, next to the pair 6 + 8 that every round used."""
+    pairs = [("6 + 8 (every round's)", f"{S}/r12_rd_sum80_aug_seed0",
+              f"{S}/r13_rd_sum80_drop10_aug_seed0")]
+    pairs += [(f"{a} + {b}", f"{S}/cv_r12_val{a}{b}", f"{S}/cv_r13_val{a}{b}")
+              for a, b in ((0, 1), (2, 3))]
+    infos = [(label, run_info(r12), run_info(r13)) for label, r12, r13 in pairs]
+    if not any(i12["epochs_done"] or i13["epochs_done"] for _, i12, i13 in infos[1:]):
+        return []
+    out = ["", "## The two last recipes on other held-out speaker pairs "
+           "(results/sota/commands28.sh)", "",
+           "For the record (no rule reads it): round 12's recipe (readout delays, per-step "
+           "loss, 80 epochs) and round 13's (the same + dropout 0.1), augmentation protocol, "
+           "seed 0, validated on another pair of training speakers each.", "",
+           "| held-out speakers | round 12 val | round 13 val | round 13 - round 12 (points) | "
+           "round 12 test | round 13 test |", "|---|---|---|---|---|---|"]
+    for label, a, b in infos:
+        if not (a["finished"] and b["finished"]):
+            out.append(f"| {label} | unfinished ({a['epochs_done']} / {b['epochs_done']} "
+                       "epochs) | | | | |")
+            continue
+        out.append(f"| {label} | {100 * a['val']:.2f} | {100 * b['val']:.2f} | "
+                   f"{100 * (b['val'] - a['val']):+.2f} | {100 * a['test']:.2f} | "
+                   f"{100 * b['test']:.2f} |")
+    return out
+
+
 def best_probe(probes: list[tuple[str, str]]) -> str:
     """The run-name suffix (after 'rN_') of the probe with the best mean validation accuracy
     over seeds 0-1, or 'none' while any probe is unfinished."""
@@ -713,7 +741,7 @@ def main() -> int:
         groups[key] = (label.replace("32,480)", "32,480 parameters)"), dirs)
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands27.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands28.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
@@ -779,7 +807,7 @@ def main() -> int:
     size = {f"size{i}": (label, dirs)
             for i, (label, _, dirs) in enumerate(SIZE_RUNS[:2] + DCLS_ABLATIONS)}
     out += speaker_section({**groups, **size})
-    out += r3_lines + r4_lines + final_lines + round_lines
+    out += r3_lines + r4_lines + final_lines + round_lines + other_pairs_section()
     out += size_section()
     text = "\n".join(out) + "\n"
     (ROOT / "results/sota/TABLE.md").write_text(text)
