@@ -34,7 +34,13 @@ from delayprop.errors import ConfigError
 from delayprop.fileio import atomic_write_text
 from delayprop.progress import progress_bar
 from delayprop.rules import OnlineEprop, eprop_gradients
-from delayprop.train import evaluate, load_checkpoint, model_from_checkpoint, split_datasets
+from delayprop.train import (
+    evaluate,
+    load_checkpoint,
+    model_from_checkpoint,
+    param_groups,
+    split_datasets,
+)
 
 
 def halves(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -51,12 +57,7 @@ def halves(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def adapt(model, ds, args, log) -> dict:
     """Online e-prop over ``ds`` (one pass, batch 1, shuffled with args.seed)."""
     net = model.net
-    named = list(net.named_parameters())
-    groups = [{"params": [p for n, p in named if not n.endswith("_delay")], "lr": args.cur_lr}]
-    delays = [p for n, p in named if n.endswith("_delay")]
-    if delays:
-        groups.append({"params": delays, "lr": args.cur_delay_lr})
-    opt = torch.optim.Adam(groups)
+    opt = torch.optim.Adam(param_groups(net, args.cur_lr, args.cur_delay_lr))
     learner = OnlineEprop(net, model.eprop_cfg)
     sum_loss = model.eprop_cfg.loss == "sum"
     t0, n = time.perf_counter(), 0

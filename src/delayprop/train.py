@@ -391,6 +391,19 @@ def fit_model_config(cfg: dict[str, Any], n_in: int, n_classes: int | None) -> d
     return model_cfg
 
 
+def param_groups(net: torch.nn.Module, lr: float, delay_lr: float,
+                 weight_decay: float = 0.0) -> list[dict[str, Any]]:
+    """Optimiser parameter groups: the weights (``lr``, ``weight_decay``) and, if the net has
+    any, the delays (``*_delay`` parameters: ``delay_lr``, no weight decay)."""
+    named = list(net.named_parameters())
+    groups = [{"params": [p for n, p in named if not n.endswith("_delay")], "lr": lr,
+               "weight_decay": weight_decay}]
+    delays = [p for n, p in named if n.endswith("_delay")]
+    if delays:
+        groups.append({"params": delays, "lr": delay_lr, "weight_decay": 0.0})
+    return groups
+
+
 class Model:
     """A network with its learning rule: ``update(x, y) -> (loss, y_out)`` fills ``.grad`` (or
     steps) for one batch; ``output(x)`` is the evaluation forward; ``predict(y)`` the labels."""
@@ -424,12 +437,7 @@ class Model:
 
             opts, scheds = make_optimizers(self.net, dict(t), steps_per_epoch, t["epochs"])
             return list(opts), list(scheds), "batch"
-        named = list(self.net.named_parameters())
-        weights = [p for n, p in named if not n.endswith("_delay")]
-        delays = [p for n, p in named if n.endswith("_delay")]
-        groups = [{"params": weights, "lr": t["lr"], "weight_decay": t["weight_decay"]}]
-        if delays:
-            groups.append({"params": delays, "lr": t["delay_lr"], "weight_decay": 0.0})
+        groups = param_groups(self.net, t["lr"], t["delay_lr"], t["weight_decay"])
         kind = t["optimizer"]
         if kind == "adam":
             opt: torch.optim.Optimizer = torch.optim.Adam(groups)
