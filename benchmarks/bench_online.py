@@ -27,31 +27,6 @@ from delayprop.layers import DelayNet, NetConfig
 from delayprop.rules import EpropConfig, OnlineEprop, eprop_gradients
 
 
-def state_numel(learner: OnlineEprop) -> int:
-    """Numbers the learner keeps between steps (tensors reachable from it, not the net's)."""
-    seen, total = set(), 0
-
-    def visit(obj, depth=0):
-        nonlocal total
-        if depth > 4 or id(obj) in seen:
-            return
-        seen.add(id(obj))
-        if isinstance(obj, torch.Tensor):
-            total += obj.numel()
-        elif isinstance(obj, (list, tuple)):
-            for o in obj:
-                visit(o, depth + 1)
-        elif isinstance(obj, dict):
-            for o in obj.values():
-                visit(o, depth + 1)
-        elif hasattr(obj, "__dict__") and not isinstance(obj, torch.nn.Module):
-            for o in vars(obj).values():
-                visit(o, depth + 1)
-
-    visit(learner)
-    return total
-
-
 def make(args, readout_delays: bool, dtype: torch.dtype) -> DelayNet:
     cfg = NetConfig(n_in=args.n_in, n_out=args.n_out, n_hidden=(args.hidden,),
                     max_delay=args.max_delay, tau_m=30.0, kappa=args.kappa,
@@ -95,7 +70,7 @@ def measure(args, readout_delays: bool) -> dict:
         sync()
         if t >= args.warmup:
             times.append(time.perf_counter() - t0)
-    n = state_numel(learner)
+    n = learner.state_numel()
     return {"readout_delays": readout_delays, "state_numbers": n,
             "state_mib_per_sample_float32": n * 4 / 2**20 / args.batch,
             "step_ms_median": 1e3 * statistics.median(times),

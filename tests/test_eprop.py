@@ -118,33 +118,6 @@ def test_online_step_api_equals_whole_sequence_api(kw):
         assert rel_err(grads[name], g) < 1e-9, name
 
 
-def _state_numel(learner: OnlineEprop) -> int:
-    seen, total = set(), 0
-
-    def visit(obj, depth=0):
-        nonlocal total
-        if depth > 4 or id(obj) in seen:
-            return
-        seen.add(id(obj))
-        if isinstance(obj, torch.Tensor):
-            total += obj.numel()
-        elif isinstance(obj, (list, tuple)):
-            for o in obj:
-                visit(o, depth + 1)
-        elif isinstance(obj, dict):
-            for o in obj.values():
-                visit(o, depth + 1)
-        elif hasattr(obj, "__dict__") and not isinstance(obj, torch.nn.Module):
-            for o in vars(obj).values():
-                visit(o, depth + 1)
-        elif hasattr(obj, "items") and hasattr(obj, "maxlen"):  # deque
-            for o in obj:
-                visit(o, depth + 1)
-
-    visit(learner)
-    return total
-
-
 @pytest.mark.parametrize("kappa", [0.0, 0.5])
 def test_online_memory_does_not_grow_with_sequence_length(kappa):
     net, _, target = make(kappa=kappa, recurrent=True, recurrent_delays=True)
@@ -154,7 +127,7 @@ def test_online_memory_does_not_grow_with_sequence_length(kappa):
     for t in range(60):
         learner.step((torch.rand(B, N_IN) < 0.3).double(), target)
         if t in (10, 59):
-            sizes.append(_state_numel(learner))
+            sizes.append(learner.state_numel())
     assert sizes[0] == sizes[1] > 0
 
 

@@ -649,6 +649,34 @@ class OnlineEprop:
                         g.reg_d += (reg.unsqueeze(-1) * e_d).sum(0)
         return OnlineStep(y, list(st.z), psis)
 
+    def state_numel(self) -> int:
+        """Numbers the learner holds between steps: every tensor reachable from it (traces,
+        delay lines, rings, accumulators, the network state), not the network's parameters."""
+        seen, total = set(), 0
+
+        def visit(obj, depth=0):
+            nonlocal total
+            if depth > 4 or id(obj) in seen:
+                return
+            seen.add(id(obj))
+            if isinstance(obj, torch.Tensor):
+                total += obj.numel()
+            elif isinstance(obj, (list, tuple)):
+                for o in obj:
+                    visit(o, depth + 1)
+            elif isinstance(obj, dict):
+                for o in obj.values():
+                    visit(o, depth + 1)
+            elif hasattr(obj, "__dict__") and not isinstance(obj, torch.nn.Module):
+                for o in vars(obj).values():
+                    visit(o, depth + 1)
+            elif hasattr(obj, "items") and hasattr(obj, "maxlen"):  # deque
+                for o in obj:
+                    visit(o, depth + 1)
+
+        visit(self)
+        return total
+
     def _lags(self) -> torch.Tensor:
         """Ring slots of lags 0..window-1 at the current step: slot of t - tau."""
         wr = self.z_ring.shape[0]
