@@ -178,10 +178,6 @@ PER_STEP = [("readout delays, 100 hidden, 'sum' loss", "r11_rd_sum"),
             ("readout delays, 100 hidden, 'sum' loss, kappa 0", "r11_rd_sum_k0")]
 # round 12 (results/sota/commands24.sh): round 11's best probe with 80 epochs
 PER_STEP_80 = [("readout delays, 100 hidden, 'sum' loss, 80 epochs", "r12_rd_sum80")]
-# round 14 (results/sota/commands26.sh): the recipe after round 13 with other membrane time
-# constants (its labels name tau_m: the winner's label does not start with "tau_m 30 + ")
-TAU_RD = [(f"tau_m {tau} ms + readout delays, 100 hidden, 'sum' loss, 80 epochs, dropout 0.1",
-           f"r14_rd_drop10_taum{tau}") for tau in (2, 10)]
 # round 13 (results/sota/commands25.sh): the recipe after round 12 with dropout of hidden spikes
 RD_DROPOUT = [("readout delays, 100 hidden, 'sum' loss, dropout 0.4, 150 epochs",
                "r13_rd_sum150_drop40"),
@@ -189,6 +185,10 @@ RD_DROPOUT = [("readout delays, 100 hidden, 'sum' loss, dropout 0.4, 150 epochs"
                "r13_rd_sum80_drop10"),
               ("readout delays, 100 hidden, 'sum' loss, 80 epochs, dropout 0.25",
                "r13_rd_sum80_drop25")]
+# round 14 (results/sota/commands26.sh): the recipe after round 13 with other membrane time
+# constants (its labels name tau_m: the winner's label does not start with "tau_m 30 + ")
+TAU_RD = [(f"tau_m {tau} ms + readout delays, 100 hidden, 'sum' loss, 80 epochs, dropout 0.1",
+           f"r14_rd_drop10_taum{tau}") for tau in (2, 10)]
 
 
 def seed_pair_round(title: str, intro: str, probes: list[tuple[str, str]], final: tuple | None,
@@ -244,6 +244,14 @@ def record_line(text: str, dirs: list[str]) -> list[str]:
     return ["", f"For the record ({text}, chosen by nothing): {len(done)}/{len(dirs)} seeds "
                 f"finished: validation {mean_std([i['val'] for i in done])}%, test "
                 f"{mean_std([i['test'] for i in done])}%."]
+
+
+def probe_pub_records(script: str, probes: list[tuple[str, str]]) -> list[str]:
+    """For the record: each probe's published-protocol runs, seeds 0-1 (what a round's
+    script runs without a winner), a line each once started."""
+    return [line for _, prefix in probes for line in record_line(
+        f"results/sota/{script}: {prefix}, published protocol",
+        [f"{S}/{prefix}_pub_seed{k}" for k in range(2)])]
 
 
 def round5_section(final: tuple | None) -> tuple[list[str], tuple | None]:
@@ -311,10 +319,7 @@ def round10_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         "hidden neurons (32,020 parameters) on the chosen recipe (tau_m 30), augmentation "
         "protocol, seeds 0-1. Wins if its mean validation accuracy beats the recipe after "
         "round 9 (seeds 0-1).",
-        READOUT_DELAYS, final,
-        [line for _, prefix in READOUT_DELAYS for line in record_line(
-            f"results/sota/commands21.sh: {prefix}, published protocol",
-            [f"{S}/{prefix}_pub_seed{k}" for k in range(2)])])
+        READOUT_DELAYS, final, probe_pub_records("commands21.sh", READOUT_DELAYS))
 
 
 def round11_section(final: tuple | None) -> tuple[list[str], tuple | None]:
@@ -363,9 +368,7 @@ def round13_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         "accuracy beats the recipe after round 12 (seeds 0-1).",
         RD_DROPOUT, final, [])
     if won is None:  # the best probe's published-protocol runs, for the record
-        lines += [line for _, prefix in RD_DROPOUT for line in record_line(
-            f"results/sota/commands25.sh: {prefix}, published protocol",
-            [f"{S}/{prefix}_pub_seed{k}" for k in range(2)])]
+        lines += probe_pub_records("commands25.sh", RD_DROPOUT)
     lines += record_line(  # DCLS's dropout and length with readout delays (commands27.sh)
         "results/sota/commands27.sh: r13_rd_sum150_drop40 (DCLS's dropout 0.4 and 150 "
         "epochs), published protocol", [f"{S}/r13_rd_sum150_drop40_pub_seed{k}" for k in range(2)])
@@ -385,9 +388,7 @@ def round14_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         "recipe after round 13 (seeds 0-1).",
         TAU_RD, final, [], base="")
     if won is None:  # the best probe's published-protocol runs, for the record
-        lines += [line for _, prefix in TAU_RD for line in record_line(
-            f"results/sota/commands26.sh: {prefix}, published protocol",
-            [f"{S}/{prefix}_pub_seed{k}" for k in range(2)])]
+        lines += probe_pub_records("commands26.sh", TAU_RD)
     return lines, won
 
 
