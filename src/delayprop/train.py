@@ -19,6 +19,9 @@ One epoch: for every batch (order drawn from ``seed * 100003 + epoch``) compute 
 (:func:`~delayprop.rules.eprop_gradients` or :func:`~delayprop.rules.bptt_gradients`, both
 write ``.grad``), take an optimiser step, clamp the delays to [0, max_delay]; then evaluate the
 validation split. Delay parameters (names ending in ``_delay``) have their own learning rate.
+With ``train.ema`` > 0 the validation, the selection of ``best.pt`` and the test use an
+exponential moving average of the parameters (:mod:`delayprop.averaging`) while training goes
+on with the raw ones; ``metrics.jsonl`` then also has the raw parameters' ``val_acc_raw``.
 The Gaussian width follows an exponential decay per epoch,
 
 .. math::
@@ -36,6 +39,7 @@ and yields the same metrics as an uninterrupted run (CPU).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -53,6 +57,7 @@ import numpy as np
 import torch
 
 from delayprop import safety
+from delayprop.averaging import WeightAverage
 from delayprop.errors import ConfigError, CorruptFileError, DataError
 from delayprop.fileio import (
     DirLock,
@@ -93,6 +98,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "delay_lr": 0.1,
         "weight_decay": 0.0,
         "input_dropout": 0.0,  # 0: off
+        "ema": 0.0,  # 0: off; else the decay of the evaluated weight average (averaging.py)
         "lr_schedule": "cosine",
         "sigma0": 0.0,  # 0: keep the model's sigma, no schedule
         "sigma1": 0.0,
@@ -142,6 +148,9 @@ OPTION_DOCS: dict[str, dict[str, str]] = {
         "input_dropout": "training only: each sample drops each input channel for the whole "
                          "sequence with this probability; kept channels are scaled by "
                          "1 / (1 - p)",
+        "ema": "weight averaging: validate, select and test an exponential moving average of "
+               "the parameters with this decay per optimiser step (0: off; 0.999: a horizon "
+               "of 1000 steps); training continues on the raw parameters",
         "lr_schedule": "cosine: decay the learning rates over the epochs; none: constant",
         "sigma0": "Gaussian delay width at the first epoch, in steps (0: keep model.sigma)",
         "sigma1": "Gaussian delay width at the end of the decay, in steps",
@@ -270,6 +279,9 @@ def check_config(cfg: dict[str, Any]) -> None:
     p_in = t["input_dropout"]
     if isinstance(p_in, bool) or not isinstance(p_in, (int, float)) or not 0 <= p_in < 1:
         raise ConfigError(f"train.input_dropout must be in [0, 1), got {p_in!r}")
+    ema = t["ema"]
+    if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 <= ema < 1:
+        raise ConfigError(f"train.ema must be in [0, 1) (0: off), got {ema!r}")
     if t["optimizer"] not in ("adam", "adamw", "sgd"):
         raise ConfigError(f"train.optimizer must be adam, adamw or sgd, got {t['optimizer']!r}")
     if t["lr_schedule"] not in ("none", "cosine"):
@@ -832,6 +844,7 @@ def train(
     epochs, bs = t_cfg["epochs"], t_cfg["batch_size"]
     steps = math.ceil(len(splits.train) / bs)
     opts, scheds, sched_when = model.make_optimizers(steps)
+    average = WeightAverage(model.net, t_cfg["ema"]) if t_cfg["ema"] else None
     history: list[dict] = []
     best = {"best_val": -1.0, "best_epoch": 0, "best_val_loss": math.inf}
     start = 0
@@ -847,6 +860,8 @@ def train(
         for s, st in zip(scheds, ckpt["schedulers"]):
             s.load_state_dict(st)
         set_rng_state(ckpt["rng"])
+        if average is not None:
+            average.load_state_dict(ckpt["ema"])
         history = list(ckpt["history"])
         best = {"best_val": ckpt["best_val"], "best_epoch": ckpt["best_epoch"],
                 "best_val_loss": ckpt.get("best_val_loss", math.inf)}
@@ -890,6 +905,8 @@ def train(
                     s.step()
             model.clamp()
             guard.check_step(epoch + 1, batch)  # parameters finite
+            if average is not None:
+                average.update()
             tot_loss += loss * len(yb)
             correct += int((pred.cpu() == yb.cpu()).sum())
             seen += len(yb)
@@ -898,7 +915,13 @@ def train(
         if sched_when == "epoch":
             for s in scheds:
                 s.step()
-        val = evaluate(model, splits.val, t_cfg["eval_batch_size"], device=str(device))
+        raw_val = None
+        if average is not None:
+            raw_val = evaluate(model, splits.val, t_cfg["eval_batch_size"], device=str(device))
+        with average.swapped() if average is not None else contextlib.nullcontext():
+            val = evaluate(model, splits.val, t_cfg["eval_batch_size"], device=str(device))
+            # what val measured (the average, if any); copies, as the swap-back overwrites it
+            evaluated = {k: v.clone() for k, v in model.net.state_dict().items()}
         row = {
             "epoch": epoch + 1,
             "train_loss": tot_loss / seen,
@@ -909,6 +932,8 @@ def train(
             "sigma": sigma,
             "epoch_s": time.time() - t0,
         }
+        if raw_val is not None:
+            row.update(val_loss_raw=raw_val.loss, val_acc_raw=raw_val.accuracy)
         history.append(row)
         guard.check_model(epoch + 1)  # never save a non-finite model
         if not math.isfinite(val.loss):
@@ -917,12 +942,13 @@ def train(
             best = {"best_val": val.accuracy, "best_epoch": epoch + 1,
                     "best_val_loss": val.loss}
             atomic_torch_save({"config": cfg, "model_config": model.model_cfg,
-                               "model": model.net.state_dict(), "epoch": epoch + 1,
+                               "model": evaluated, "epoch": epoch + 1,
                                "data": data_id}, run_dir / BEST)
         wall = wall_before + time.time() - t_start
+        extra = {"ema": average.state_dict()} if average is not None else {}
         atomic_torch_save(_checkpoint(model, opts, scheds, epoch + 1,
                                       {"history": history, "wall_s": wall, "data": data_id,
-                                       **best}),
+                                       **best, **extra}),
                           run_dir / CHECKPOINT)
         _write_metrics(run_dir, history)
         if tb is not None:
