@@ -135,3 +135,26 @@ def test_resume_with_an_average_matches_the_uninterrupted_run(tmp_path):
     assert a["updates"] == b["updates"] > 0
     for n in a["avg"]:
         assert torch.equal(a["avg"][n], b["avg"][n]), n
+
+
+def test_dcls_baseline_trains_with_an_average_and_resumes_exactly(tmp_path):
+    pytest.importorskip("delayprop.baselines.dcls")
+    cfg = resolve_config({
+        "name": "toy-dcls",
+        "model": {"n_hidden": [6], "max_delay": 3, "sigma0": 1.0, "sigma_end": 0.5,
+                  "dropout": 0.2, "tau_m": 2.0, "right_padding": 1},
+        "method": {"name": "dcls"},
+        "train": {"epochs": 3, "batch_size": 16, "lr": 1e-2, "delay_lr": 0.1, "seed": 1,
+                  "ema": 0.9},
+        "data": {"val_fraction": 0.25},
+    })
+    full = train(cfg, tmp_path / "full", splits=splits_for(cfg), progress=False, plots=False)
+    train(cfg, tmp_path / "part", splits=splits_for(cfg), progress=False, plots=False,
+          stop_after=1)
+    resumed = train(cfg, tmp_path / "part", resume=True, splits=splits_for(cfg),
+                    progress=False, plots=False)
+    rows = _rows(tmp_path / "full")
+    assert [{k: v for k, v in r.items() if k != "epoch_s"} for r in rows] == [
+        {k: v for k, v in r.items() if k != "epoch_s"} for r in _rows(tmp_path / "part")]
+    assert full["test_acc"] == resumed["test_acc"]
+    assert all("val_acc_raw" in r for r in rows)
