@@ -9,11 +9,11 @@ and the delay clamp); evaluation, checkpoint selection and ``best.pt`` use
 
 Polyak averaging with the warm-up of TensorFlow's ``ExponentialMovingAverage`` (``num_updates``),
 so the first updates are not tied to the initial weights. :math:`1/(1-d)` is the horizon in
-optimiser steps (``train.ema`` 0.999 at SHD's 110-115 batches of 64 per epoch: about 9 epochs). The average of
-delays clamped to [0, max_delay] stays in that range, so the averaged network is a valid one;
-buffers (masks, Gaussian widths, the DCLS baseline's BatchNorm running statistics) are
-the live network's. Nothing here touches the learning rule:
-e-prop's updates are computed and applied to the raw parameters exactly as without averaging.
+optimiser steps (``train.ema`` 0.999 at SHD's 110-115 batches of 64 per epoch: about 9
+epochs). The average of delays clamped to [0, max_delay] stays in that range, so the averaged
+network is a valid one; buffers (masks, Gaussian widths, the DCLS baseline's BatchNorm running
+statistics) are the live network's. Nothing here touches the learning rule: e-prop's updates
+are computed and applied to the raw parameters exactly as without averaging.
 """
 
 from __future__ import annotations
