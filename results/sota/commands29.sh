@@ -19,9 +19,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 R=results/sota/runs L=results/sota/logs
-COMMON="--data-dir .devdata/shd --device cpu --threads 1 --quiet --no-plots --n-hidden 100 --readout-delays --loss sum --dropout 0.1 --epochs 80"
-AUG="delayprop train -c configs/shd_a_ff_syn_eprop_aug.toml $COMMON"
-PUB="delayprop train -c configs/shd_a_ff_syn_eprop.toml $COMMON"
+# The recipe after round 13 is configs/shd_eprop_final{_aug,}.toml (tests/test_readout_delays.py
+# checks they equal round 13's run configurations).
+COMMON="--data-dir .devdata/shd --device cpu --threads 1 --quiet --no-plots"
+AUG="delayprop train -c configs/shd_eprop_final_aug.toml $COMMON"
+PUB="delayprop train -c configs/shd_eprop_final.toml $COMMON"
 PROBES="rd_drop10_ema995:--ema 0.995
 rd_drop10_ema999:--ema 0.999"
 run() {  # run the job lines of file $1, two at a time
