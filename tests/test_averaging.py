@@ -95,6 +95,8 @@ def test_config_rejects_impossible_decays():
 def test_training_with_an_average_learns_as_without_and_selects_the_average(tmp_path, method):
     plain_cfg = toy_config(method, epochs=4)
     cfg = toy_config(method, epochs=4, ema=0.9)
+    for c in (plain_cfg, cfg):  # dropout masks come from the global generator
+        c["model"]["dropout"] = 0.2
     train(plain_cfg, tmp_path / "plain", splits=splits_for(plain_cfg), progress=False,
           plots=False)
     final = train(cfg, tmp_path / "ema", splits=splits_for(cfg), progress=False, plots=False)

@@ -916,8 +916,10 @@ def train(
             for s in scheds:
                 s.step()
         raw_val = None
-        if average is not None:
-            raw_val = evaluate(model, splits.val, t_cfg["eval_batch_size"], device=str(device))
+        if average is not None:  # an extra evaluation: it must not move the global generator
+            with torch.random.fork_rng(devices=[]):  # (dropout masks are drawn from it)
+                raw_val = evaluate(model, splits.val, t_cfg["eval_batch_size"],
+                                   device=str(device))
         with average.swapped() if average is not None else contextlib.nullcontext():
             val = evaluate(model, splits.val, t_cfg["eval_batch_size"], device=str(device))
             # what val measured (the average, if any); copies, as the swap-back overwrites it
