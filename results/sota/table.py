@@ -411,6 +411,13 @@ def round15_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         "seeds 0-1. Wins if its mean validation accuracy beats the recipe after round 13 "
         "(seeds 0-1).",
         EMA_RD, final, [], base="")
+    means = [statistics.mean(run_info(f"{S}/{prefix}_aug_seed{k}")["val"] for k in (0, 1))
+             for _, prefix in EMA_RD
+             if all(run_info(f"{S}/{prefix}_aug_seed{k}")["finished"] for k in (0, 1))]
+    if len(means) == 2 and means[0] == means[1]:
+        lines += ["", "The two probes tie (the same number of held-out samples right); the "
+                      "line above names the first, and commands29.sh's `--round15-best` "
+                      "(best_probe: the later name on a tie) ran ema 0.999 for the record."]
     if won is None:  # the best probe's published-protocol runs, for the record
         lines += probe_pub_records("commands29.sh", EMA_RD)
     return lines, won
@@ -436,29 +443,40 @@ def round16_section(final: tuple | None) -> tuple[list[str], tuple | None]:
 
 def other_pairs_section() -> list[str]:
     """commands28.sh (for the record): round 12's and round 13's recipes on other held-out
-    speaker pairs, seed 0, next to the pair 6 + 8 that every round used."""
+    speaker pairs, seed 0, next to the pair 6 + 8 that every round used; commands32.sh: round
+    13's recipe validated on its moving average (ema 0.999), the same training."""
     pairs = [("6 + 8 (every round's)", f"{S}/r12_rd_sum80_aug_seed0",
-              f"{S}/r13_rd_sum80_drop10_aug_seed0")]
-    pairs += [(f"{a} + {b}", f"{S}/cv_r12_val{a}{b}", f"{S}/cv_r13_val{a}{b}")
-              for a, b in ((0, 1), (2, 3))]
-    infos = [(label, run_info(r12), run_info(r13)) for label, r12, r13 in pairs]
-    if not any(i12["epochs_done"] or i13["epochs_done"] for _, i12, i13 in infos[1:]):
+              f"{S}/r13_rd_sum80_drop10_aug_seed0", f"{S}/r15_rd_drop10_ema999_aug_seed0")]
+    pairs += [(f"{a} + {b}", f"{S}/cv_r12_val{a}{b}", f"{S}/cv_r13_val{a}{b}",
+               f"{S}/cv_r15_ema999_val{a}{b}") for a, b in ((0, 1), (2, 3))]
+    infos = [(label, run_info(r12), run_info(r13), run_info(ema))
+             for label, r12, r13, ema in pairs]
+    if not any(i12["epochs_done"] or i13["epochs_done"] for _, i12, i13, _ in infos[1:]):
         return []
     out = ["", "## The two last recipes on other held-out speaker pairs "
-           "(results/sota/commands28.sh)", "",
+           "(results/sota/commands28.sh, commands32.sh)", "",
            "For the record (no rule reads it): round 12's recipe (readout delays, per-step "
            "loss, 80 epochs) and round 13's (the same + dropout 0.1), augmentation protocol, "
-           "seed 0, validated on another pair of training speakers each.", "",
+           "seed 0, validated on another pair of training speakers each; and round 13's "
+           "training validated, selected and tested on its moving average (`--ema 0.999`, "
+           "commands32.sh; on 6 + 8 round 15's run).", "",
            "| held-out speakers | round 12 val | round 13 val | round 13 - round 12 (points) | "
-           "round 12 test | round 13 test |", "|---|---|---|---|---|---|"]
-    for label, a, b in infos:
-        if not (a["finished"] and b["finished"]):
-            out.append(f"| {label} | unfinished ({a['epochs_done']} / {b['epochs_done']} "
-                       "epochs) | | | | |")
-            continue
-        out.append(f"| {label} | {100 * a['val']:.2f} | {100 * b['val']:.2f} | "
-                   f"{100 * (b['val'] - a['val']):+.2f} | {100 * a['test']:.2f} | "
-                   f"{100 * b['test']:.2f} |")
+           "round 12 test | round 13 test | round 13 + ema val | round 13 + ema test | "
+           "best epoch (round 13 / + ema) |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def cell(i: dict, key: str) -> str:
+        if not i["finished"]:
+            return f"unfinished ({i['epochs_done']} epochs)"
+        return f"{100 * i[key]:.2f}"
+
+    for label, a, b, e in infos:
+        diff = (f"{100 * (b['val'] - a['val']):+.2f}" if a["finished"] and b["finished"]
+                else "-")
+        epochs = (f"{b['best_epoch'] if b['finished'] else '-'} / "
+                  f"{e['best_epoch'] if e['finished'] else '-'}")
+        out.append(f"| {label} | {cell(a, 'val')} | {cell(b, 'val')} | {diff} | "
+                   f"{cell(a, 'test')} | {cell(b, 'test')} | {cell(e, 'val')} | "
+                   f"{cell(e, 'test')} | {epochs} |")
     return out
 
 
