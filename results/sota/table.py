@@ -829,12 +829,18 @@ def main() -> int:
             "e-prop ~32k, round 13's recipe + weight average ema 0.999 (round 15's probe, for "
             f"the record, not chosen), {name} protocol",
             [f"{S}/r15_rd_drop10_ema999_{proto}_seed{k}" for k in range(3)])
+    # round 16's input-dropout probe, chosen by nothing (commands30.sh, commands34.sh)
+    for proto, name in (("pub", "published"), ("aug", "augmentation")):
+        groups[f"eprop_idrop_{proto}"] = (
+            "e-prop ~32k, round 13's recipe + input dropout 0.1 (round 16's probe, for the "
+            f"record, not chosen), {name} protocol",
+            [f"{S}/r16_rd_idrop10_{proto}_seed{k}" for k in range(3)])
     # DCLS's recipe at e-prop's budget (commands13.sh, commands14.sh): the equal-size pairs
     for key, (label, _, dirs) in zip(("dcls32k_pub", "dcls32k_aug"), SIZE_RUNS[2:]):
         groups[key] = (label.replace("32,480)", "32,480 parameters)"), dirs)
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands33.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands34.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
@@ -873,7 +879,8 @@ def main() -> int:
         pairs += [(f"eprop_r{n}_pub", "dcls_pub"), (f"eprop_r{n}_aug", "dcls_aug")]
     pairs += [("eprop_rdsum_pub", "dcls_pub"), ("eprop_rdsum_aug", "dcls_aug"),
               ("eprop_rdsum_pub", "dcls32k_pub"), ("eprop_rdsum_aug", "dcls32k_aug"),
-              ("eprop_ema_pub", "dcls_pub"), ("eprop_ema_aug", "dcls_aug")]
+              ("eprop_ema_pub", "dcls_pub"), ("eprop_ema_aug", "dcls_aug"),
+              ("eprop_idrop_pub", "dcls_pub"), ("eprop_idrop_aug", "dcls_aug")]
     for e, d in pairs:
         se, sd = summary[e], summary[d]
         if not se["test"] or not sd["test"]:
