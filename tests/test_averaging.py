@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from delayprop.averaging import WeightAverage
+from delayprop.cli.evaluate import weights_note
 from delayprop.errors import ConfigError
 from delayprop.train import (
     BEST,
@@ -119,6 +120,10 @@ def test_training_with_an_average_learns_as_without_and_selects_the_average(tmp_
     assert evaluate(model, splits.val).loss == pytest.approx(rows[-1]["val_loss_raw"], abs=1e-6)
     model.net.load_state_dict({**model.net.state_dict(), **ckpt["ema"]["avg"]})
     assert evaluate(model, splits.val).loss == pytest.approx(rows[-1]["val_loss"], abs=1e-6)
+    # `delayprop eval` says which parameters a checkpoint holds
+    assert "moving average" in weights_note(load_checkpoint(tmp_path / "ema" / BEST))
+    assert "raw training parameters" in weights_note(ckpt)
+    assert weights_note(load_checkpoint(tmp_path / "plain" / BEST)) == ""
 
 
 def test_resume_with_an_average_matches_the_uninterrupted_run(tmp_path):

@@ -17,6 +17,18 @@ from pathlib import Path
 from delayprop.errors import ConfigError
 
 
+def weights_note(ckpt: dict) -> str:
+    """What a checkpoint of a run with weight averaging (train.ema) holds: best.pt the moving
+    average the run validated, checkpoint.pt the raw training parameters; '' without it."""
+    ema = float(ckpt.get("config", {}).get("train", {}).get("ema", 0.0) or 0.0)
+    if not ema:
+        return ""
+    if "ema" in ckpt:
+        return (f"weights: the raw training parameters (the run validates their moving average, "
+                f"train.ema {ema:g}, which best.pt holds)")
+    return f"weights: the moving average of the parameters (train.ema {ema:g})"
+
+
 def _checkpoint_path(target: str) -> Path:
     from delayprop.train import BEST, CHECKPOINT
 
@@ -77,9 +89,13 @@ def _run(args: argparse.Namespace) -> int:
             "per_class": [None if math.isnan(a) else a for a in per_class],
             "per_speaker": speakers, "speakers": seen_unseen(speakers),
             "params": params, "latency": lat,
+            "weights": "moving average" if "moving average of" in weights_note(ckpt) else "raw",
         }, indent=2))
         return 0
     print(f"{path} (epoch {ckpt.get('epoch')}), {args.split} split, {len(res.targets)} samples")
+    note = weights_note(ckpt)
+    if note:
+        print(note)
     print(f"accuracy {res.accuracy:.4f}   loss {res.loss:.4g}")
     print("parameters " + ", ".join(f"{k} {v:,}" for k, v in params.items()))
     pad = (f"; output read {lat['readout_padding_steps']} steps after the input ends"
