@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # For the record (chosen by nothing; no rule reads it): round 16's input-dropout-0.1 probe lost
-# on held-out speakers 6 + 8 (79.21% against round 13's 80.79%) but tested higher (published
+# on held-out speakers 6 + 8 (79.20% against round 13's 80.79%) but tested higher (published
 # protocol 84.49 / 85.24% against 82.25 / 82.82%). Do other held-out pairs rank it the way
 # 6 + 8 did? Round 13's recipe + --input-dropout 0.1, augmentation protocol, seed 0,
 # validation speakers 0 + 1 and 2 + 3, beside commands28.sh's cv_r13_val01 / cv_r13_val23
