@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from delayprop.averaging import WeightAverage
-from delayprop.cli.evaluate import weights_note
+from delayprop.cli.evaluate import holds_average, weights_note
 from delayprop.errors import ConfigError
 from delayprop.train import (
     BEST,
@@ -124,6 +124,7 @@ def test_training_with_an_average_learns_as_without_and_selects_the_average(tmp_
     assert "moving average" in weights_note(load_checkpoint(tmp_path / "ema" / BEST))
     assert "raw training parameters" in weights_note(ckpt)
     assert weights_note(load_checkpoint(tmp_path / "plain" / BEST)) == ""
+    assert holds_average(load_checkpoint(tmp_path / "ema" / BEST)) and not holds_average(ckpt)
 
 
 def test_resume_with_an_average_matches_the_uninterrupted_run(tmp_path):

@@ -17,16 +17,27 @@ from pathlib import Path
 from delayprop.errors import ConfigError
 
 
+def _ema_of(ckpt: dict) -> float:
+    """The checkpoint's run's train.ema (0: no weight averaging)."""
+    return float(ckpt.get("config", {}).get("train", {}).get("ema", 0.0) or 0.0)
+
+
+def holds_average(ckpt: dict) -> bool:
+    """Whether the checkpoint's parameters are a run's moving average (best.pt of a run with
+    train.ema); checkpoint.pt keeps the raw training parameters beside the average."""
+    return bool(_ema_of(ckpt)) and "ema" not in ckpt
+
+
 def weights_note(ckpt: dict) -> str:
     """What a checkpoint of a run with weight averaging (train.ema) holds: best.pt the moving
     average the run validated, checkpoint.pt the raw training parameters; '' without it."""
-    ema = float(ckpt.get("config", {}).get("train", {}).get("ema", 0.0) or 0.0)
+    ema = _ema_of(ckpt)
     if not ema:
         return ""
-    if "ema" in ckpt:
-        return (f"weights: the raw training parameters (the run validates their moving average, "
-                f"train.ema {ema:g}, which best.pt holds)")
-    return f"weights: the moving average of the parameters (train.ema {ema:g})"
+    if holds_average(ckpt):
+        return f"weights: the moving average of the parameters (train.ema {ema:g})"
+    return (f"weights: the raw training parameters (the run validates their moving average, "
+            f"train.ema {ema:g}, which best.pt holds)")
 
 
 def _checkpoint_path(target: str) -> Path:
@@ -89,7 +100,7 @@ def _run(args: argparse.Namespace) -> int:
             "per_class": [None if math.isnan(a) else a for a in per_class],
             "per_speaker": speakers, "speakers": seen_unseen(speakers),
             "params": params, "latency": lat,
-            "weights": "moving average" if "moving average of" in weights_note(ckpt) else "raw",
+            "weights": "moving average" if holds_average(ckpt) else "raw",
         }, indent=2))
         return 0
     print(f"{path} (epoch {ckpt.get('epoch')}), {args.split} split, {len(res.targets)} samples")
