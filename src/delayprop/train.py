@@ -922,8 +922,10 @@ def train(
                                    device=str(device))
         with average.swapped() if average is not None else contextlib.nullcontext():
             val = evaluate(model, splits.val, t_cfg["eval_batch_size"], device=str(device))
-            # what val measured (the average, if any); copies, as the swap-back overwrites it
-            evaluated = {k: v.clone() for k, v in model.net.state_dict().items()}
+            improved = model.improves(epoch, epochs, val, best)
+            # the selected parameters (the average, if any), copied: the swap-back overwrites
+            selected = ({k: v.clone() for k, v in model.net.state_dict().items()}
+                        if improved else None)
         row = {
             "epoch": epoch + 1,
             "train_loss": tot_loss / seen,
@@ -940,11 +942,11 @@ def train(
         guard.check_model(epoch + 1)  # never save a non-finite model
         if not math.isfinite(val.loss):
             safety.warn(f"epoch {epoch + 1}: the validation loss is {val.loss}")
-        if model.improves(epoch, epochs, val, best):
+        if improved:
             best = {"best_val": val.accuracy, "best_epoch": epoch + 1,
                     "best_val_loss": val.loss}
             atomic_torch_save({"config": cfg, "model_config": model.model_cfg,
-                               "model": evaluated, "epoch": epoch + 1,
+                               "model": selected, "epoch": epoch + 1,
                                "data": data_id}, run_dir / BEST)
         wall = wall_before + time.time() - t_start
         extra = {"ema": average.state_dict()} if average is not None else {}
