@@ -3,8 +3,6 @@ validates, selects, stores and resumes."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
 
@@ -14,18 +12,13 @@ from delayprop.errors import ConfigError
 from delayprop.train import (
     BEST,
     CHECKPOINT,
-    METRICS,
     evaluate,
     load_checkpoint,
     model_from_checkpoint,
     resolve_config,
     train,
 )
-from tests.test_train import splits_for, toy_config
-
-
-def _rows(run_dir):
-    return [json.loads(line) for line in (run_dir / METRICS).read_text().splitlines()]
+from tests.test_train import _metrics, splits_for, toy_config, toy_dcls_config
 
 
 def test_average_follows_the_recurrence_with_warm_up():
@@ -101,7 +94,7 @@ def test_training_with_an_average_learns_as_without_and_selects_the_average(tmp_
     train(plain_cfg, tmp_path / "plain", splits=splits_for(plain_cfg), progress=False,
           plots=False)
     final = train(cfg, tmp_path / "ema", splits=splits_for(cfg), progress=False, plots=False)
-    plain, rows = _rows(tmp_path / "plain"), _rows(tmp_path / "ema")
+    plain, rows = _metrics(tmp_path / "plain"), _metrics(tmp_path / "ema")
     # the averaging does not touch learning: same training losses, and the raw parameters
     # validate as the run without averaging does
     for p, r in zip(plain, rows):
@@ -134,9 +127,7 @@ def test_resume_with_an_average_matches_the_uninterrupted_run(tmp_path):
           stop_after=1)
     resumed = train(cfg, tmp_path / "part", resume=True, splits=splits_for(cfg),
                     progress=False, plots=False)
-    strip = [{k: v for k, v in r.items() if k != "epoch_s"} for r in _rows(tmp_path / "full")]
-    assert strip == [{k: v for k, v in r.items() if k != "epoch_s"}
-                     for r in _rows(tmp_path / "part")]
+    assert _metrics(tmp_path / "full") == _metrics(tmp_path / "part")
     assert full["test_acc"] == resumed["test_acc"]
     a = load_checkpoint(tmp_path / "full" / CHECKPOINT)["ema"]
     b = load_checkpoint(tmp_path / "part" / CHECKPOINT)["ema"]
@@ -147,22 +138,13 @@ def test_resume_with_an_average_matches_the_uninterrupted_run(tmp_path):
 
 def test_dcls_baseline_trains_with_an_average_and_resumes_exactly(tmp_path):
     pytest.importorskip("delayprop.baselines.dcls")
-    cfg = resolve_config({
-        "name": "toy-dcls",
-        "model": {"n_hidden": [6], "max_delay": 3, "sigma0": 1.0, "sigma_end": 0.5,
-                  "dropout": 0.2, "tau_m": 2.0, "right_padding": 1},
-        "method": {"name": "dcls"},
-        "train": {"epochs": 3, "batch_size": 16, "lr": 1e-2, "delay_lr": 0.1, "seed": 1,
-                  "ema": 0.9},
-        "data": {"val_fraction": 0.25},
-    })
+    cfg = toy_dcls_config(ema=0.9)
     full = train(cfg, tmp_path / "full", splits=splits_for(cfg), progress=False, plots=False)
     train(cfg, tmp_path / "part", splits=splits_for(cfg), progress=False, plots=False,
           stop_after=1)
     resumed = train(cfg, tmp_path / "part", resume=True, splits=splits_for(cfg),
                     progress=False, plots=False)
-    rows = _rows(tmp_path / "full")
-    assert [{k: v for k, v in r.items() if k != "epoch_s"} for r in rows] == [
-        {k: v for k, v in r.items() if k != "epoch_s"} for r in _rows(tmp_path / "part")]
+    rows = _metrics(tmp_path / "full")
+    assert rows == _metrics(tmp_path / "part")
     assert full["test_acc"] == resumed["test_acc"]
     assert all("val_acc_raw" in r for r in rows)

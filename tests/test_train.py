@@ -52,6 +52,20 @@ def toy_config(method: str = "eprop", **train_kw) -> dict:
     })
 
 
+def toy_dcls_config(**train_kw) -> dict:
+    """The DCLS baseline at toy size (train options ``train_kw`` on top)."""
+    t = {"epochs": 3, "batch_size": 16, "lr": 1e-2, "delay_lr": 0.1, "seed": 1}
+    t.update(train_kw)
+    return resolve_config({
+        "name": "toy-dcls",
+        "model": {"n_hidden": [6], "max_delay": 3, "sigma0": 1.0, "sigma_end": 0.5,
+                  "dropout": 0.2, "tau_m": 2.0, "right_padding": 1},
+        "method": {"name": "dcls"},
+        "train": t,
+        "data": {"val_fraction": 0.25},
+    })
+
+
 def splits_for(cfg):
     return split_datasets(cfg, toy_dataset(), toy_dataset(n=30, seed=1))
 
@@ -153,14 +167,7 @@ def test_validation_split_is_disjoint_from_training():
 
 def test_dcls_method_trains_and_resumes(tmp_path):
     dcls = pytest.importorskip("delayprop.baselines.dcls")
-    cfg = resolve_config({
-        "name": "toy-dcls",
-        "model": {"n_hidden": [6], "max_delay": 3, "sigma0": 1.0, "sigma_end": 0.5,
-                  "dropout": 0.2, "tau_m": 2.0, "right_padding": 1},
-        "method": {"name": "dcls"},
-        "train": {"epochs": 3, "batch_size": 16, "lr": 1e-2, "delay_lr": 0.1, "seed": 1},
-        "data": {"val_fraction": 0.25},
-    })
+    cfg = toy_dcls_config()
     full = train(cfg, tmp_path / "full", splits=splits_for(cfg), progress=False, plots=False)
     train(cfg, tmp_path / "part", splits=splits_for(cfg), progress=False, plots=False,
           stop_after=1)
