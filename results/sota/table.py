@@ -565,6 +565,77 @@ def round18_section(final: tuple | None) -> tuple[list[str], tuple | None]:
     return out, winner
 
 
+def round18_scores() -> dict[str, float] | None:
+    """Round 18's score of each candidate (answer -> late mean over its six runs), or None
+    while any run is unfinished."""
+    scores = {}
+    for answer, _, grid, _ in ROUND18:
+        lates = [late_mean(d, key) for d, key in grid]
+        if any(x is None for x in lates):
+            return None
+        scores[answer] = statistics.mean(lates)
+    return scores
+
+
+def round19_plan() -> tuple[str, str] | None:
+    """Round 19 (fixed in commands38.sh before round 18's result): round 18's winner W with the
+    best other challenger R that also scored above round 13's recipe, stacked. (W, R), or None
+    when round 18 is unfinished, has no winner or no such R."""
+    s = round18_scores()
+    if s is None:
+        return None
+    ranked = sorted((a for a in s if a != "r13" and s[a] > s["r13"]), key=lambda a: -s[a])
+    return (ranked[0], ranked[1]) if len(ranked) >= 2 else None
+
+
+def round19_section(final: tuple | None) -> tuple[list[str], tuple | None]:
+    """Round 19: round 18's winner with the runner-up's change stacked on it, against it."""
+    s = round18_scores()
+    if s is None:
+        return [], None
+    plan = round19_plan()
+    title = "## Round 19: the two best changes of round 18 together (results/sota/commands38.sh)"
+    if plan is None:
+        return ["", title, "", "Not run: commands38.sh runs round 19 only when two of round "
+                "18's challengers score above round 13's recipe, and fewer did."], None
+    w, r = plan
+    wlabel, wgrid = next((c[1], c[2]) for c in ROUND18 if c[0] == w)
+    if wlabel.startswith("+"):
+        wlabel = f"round 13's recipe {wlabel}"
+    radd = next(c[3][0] for c in ROUND18 if c[0] == r)
+    stack = _grid("r19_stack_aug_seed", "cv_r19_stack_val")
+    cells = [f"{pair} s{k}" for k in (0, 1) for pair, _ in CV_PAIRS]
+    order = [0, 2, 3, 1, 4, 5]  # _grid's cells in the order of ``cells``
+    out = ["", title, "",
+           "Rule (commands38.sh, fixed before round 18's result): round 18's winner with the "
+           "change of the best other challenger that also scored above round 13's recipe, "
+           "on the same six cells and statistic; it wins if its score beats the winner's "
+           f"(round 18's caveat holds here too). Here: {wlabel} with {radd}.", "",
+           "| candidate | " + " | ".join(cells) + " | late mean |", "|---" * 8 + "|"]
+    lates = [late_mean(d, key) for d, key in stack]
+    out.append(f"| {wlabel} (round 18's winner) | "
+               + " | ".join(f"{100 * late_mean(*wgrid[i]):.2f}" for i in order)
+               + f" | {100 * s[w]:.2f} |")
+    if any(x is None for x in lates):
+        done = sum(x is not None for x in lates)
+        out.append(f"| {wlabel} + {radd} | " + " | ".join(
+            "-" if lates[i] is None else f"{100 * lates[i]:.2f}" for i in order)
+            + f" | unfinished ({done}/6) |")
+        return out, None
+    score = statistics.mean(lates)
+    out.append(f"| {wlabel} + {radd} | " + " | ".join(f"{100 * lates[i]:.2f}" for i in order)
+               + f" | {100 * score:.2f} |")
+    winner = None
+    if score > s[w]:
+        base = final[0] if final is not None else "tau_m 30"
+        winner = (f"{base} + {radd}", [f"{S}/r19_stack_aug_seed{k}" for k in range(3)],
+                  [f"{S}/r19_stack_pub_seed{k}" for k in range(3)], "r19_stack")
+    out += ["", f"{wlabel} + {radd}: {100 * score:.2f}% against {100 * s[w]:.2f}%: "
+                + ("it wins and becomes the final recipe." if winner
+                   else "it does not beat round 18's winner, which stays the final recipe.")]
+    return out, winner
+
+
 OTHER_PAIRS = [  # (recipe, run on speakers 6 + 8, run-name prefix on the other pairs)
     ("round 12 (readout delays, per-step loss, 80 epochs)", "r12_rd_sum80_aug_seed0",
      "cv_r12_val"),
@@ -886,6 +957,10 @@ def main() -> int:
         if f"--round{n}-best" in sys.argv:
             print(best_probe(probes))
             return 0
+    if "--round19-plan" in sys.argv:  # what results/sota/commands38.sh stacks
+        plan = round19_plan()
+        print("none" if plan is None else " ".join(plan))
+        return 0
     before = final  # the final recipe of rounds 3-4, kept in the tables if a later round wins
     round_lines = []
     wins = []  # (round, winner) of the rounds that changed the final recipe
@@ -903,7 +978,8 @@ def main() -> int:
             (15, round15_section, lambda w: w[3].split("_", 1)[1]),
             (16, round16_section, lambda w: w[3].split("_", 1)[1]),
             (17, round17_section, lambda w: w[3].split("_", 1)[1]),
-            (18, round18_section, lambda w: w[3].split("_", 1)[1])):
+            (18, round18_section, lambda w: w[3].split("_", 1)[1]),
+            (19, round19_section, lambda w: w[3].split("_", 1)[1])):
         lines, won = section(final)
         if f"--round{n}-winner" in sys.argv:
             print(("no" if n == 6 else "none") if won is None else answer(won))
