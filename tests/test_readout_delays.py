@@ -157,3 +157,20 @@ def test_final_recipe_configs_are_the_runs_of_round_13(proto, suffix):
     run = root / "results/sota/runs" / f"r13_rd_sum80_drop10_{proto}_seed0" / "config.json"
     assert set(config_difference(cfg, json.loads(run.read_text()))) <= {"name", "model.seed"}
     assert cfg["model"]["readout_delays"] and cfg["model"]["dropout"] == 0.1
+
+
+@pytest.mark.parametrize("proto,suffix", [("pub", ""), ("aug", "_aug")])
+def test_round_18_recipe_configs_are_its_runs(proto, suffix):
+    """configs/shd_eprop_round18*.toml resolve to the configuration of the runs round 18
+    chose (results/sota/runs/r16_rd_idrop10_*: round 13's recipe + --input-dropout 0.1), but
+    for the name and the CLI's model seed."""
+    import json
+    from pathlib import Path
+
+    from delayprop.train import config_difference, load_config, resolve_config
+
+    root = Path(__file__).resolve().parents[1]
+    cfg = resolve_config(load_config(root / "configs" / f"shd_eprop_round18{suffix}.toml"))
+    run = root / "results/sota/runs" / f"r16_rd_idrop10_{proto}_seed0" / "config.json"
+    assert set(config_difference(cfg, json.loads(run.read_text()))) <= {"name", "model.seed"}
+    assert cfg["train"]["input_dropout"] == 0.1 and cfg["model"]["dropout"] == 0.1
