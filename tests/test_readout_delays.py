@@ -75,6 +75,49 @@ def test_counts_latency_and_clamp():
     assert lat["delay_path_bound_steps"] == 4 + 4
 
 
+
+@pytest.mark.parametrize("r", [2, 7])
+def test_readout_max_delay_bounds_the_readout_alone(r):
+    """readout_max_delay: the readout delays (not the hidden ones) start, stay and count in
+    latency within [0, r]; e-prop is still the exact gradient (one layer) and per-step
+    e-prop still equals the whole-sequence updates."""
+    net, x, target = make(readout_max_delay=r, kappa=0.5)
+    assert (net.readout.max_delay, net.readout.window) == (r, r + 1)
+    assert net.layers[0].ff.max_delay == 4
+    assert 0 < float(net.readout.syn_delay.max()) <= r
+    ecfg = EpropConfig(loss="sum")
+    e = eprop_gradients(net, x, target, ecfg, set_grad=False)
+    b = bptt_gradients(net, x, target, loss="sum", set_grad=False)
+    for name, g in b.grads.items():
+        assert g.norm() > 1e-8, name
+        assert rel_err(e.grads[name], g) < 1e-9, name
+    learner = OnlineEprop(net, ecfg)
+    learner.begin(B)
+    for t in range(T):
+        learner.step(x[:, t], target)
+    online = learner.end(target, set_grad=False)
+    for name, g in e.grads.items():
+        assert rel_err(online[name], g) < 1e-9, name
+    with torch.no_grad():
+        net.readout.syn_delay.fill_(50.0)
+        net.layers[0].ff.syn_delay.fill_(50.0)
+    net.clamp_delays_()
+    assert float(net.readout.syn_delay.max()) == r
+    assert float(net.layers[0].ff.syn_delay.max()) == 4
+    lat = network_latency(net, 10.0)
+    assert lat["latency_steps"] == 4 + r + 2
+    assert lat["delay_path_bound_steps"] == 4 + r
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
+def test_readout_max_delay_rejects_impossible_values(bad):
+    from delayprop.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="readout_max_delay must be"):
+        NetConfig(readout_delays=True, readout_max_delay=bad)
+    with pytest.raises(ConfigError, match="readout_delays is off"):
+        NetConfig(readout_max_delay=3)
+
 ONLINE_CASES = [
     dict(loss="sum", kappa=0.0, delay_mode="hard"),
     dict(loss="sum", kappa=0.7, delay_mode="smooth"),

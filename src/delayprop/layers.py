@@ -453,6 +453,8 @@ class NetConfig:
         kappa: readout leak per step, in [0, 1) (0: no memory)
         readout_delays: learn one delay per readout synapse too (in [0, max_delay], same
             delay_mode and sigma as the hidden synapses; e-prop then runs whole sequences)
+        readout_max_delay: with readout_delays, the largest readout delay in steps instead
+            of max_delay (None: max_delay); a shorter one bounds the inference latency
         readout_bias: learn a bias per readout unit
         weight_scale: initial input weights ~ N(0, weight_scale^2 / n_pre)
         rec_weight_scale: initial recurrent weights ~ N(0, rec_weight_scale^2 / n)
@@ -482,6 +484,7 @@ class NetConfig:
     surrogate_scale: float | None = None
     kappa: float = 0.0
     readout_delays: bool = False
+    readout_max_delay: int | None = None
     readout_bias: bool = True
     weight_scale: float = 1.0
     rec_weight_scale: float = 0.5
@@ -497,6 +500,15 @@ class NetConfig:
         if self.n_in <= 0 or self.n_out <= 0:
             raise ConfigError(f"n_in and n_out must be positive, got {self.n_in}, {self.n_out}")
         check_delay_settings(self.max_delay, self.delay_mode, self.sigma)
+        if self.readout_max_delay is not None:
+            r = self.readout_max_delay
+            if isinstance(r, bool) or not isinstance(r, int) or r < 1:
+                raise ConfigError(f"readout_max_delay must be a whole number of steps >= 1 "
+                                  f"(or unset: max_delay), got {r!r}")
+            if not self.readout_delays:
+                raise ConfigError("readout_max_delay is set but readout_delays is off: set "
+                                  "readout_delays = true or leave readout_max_delay unset")
+            check_delay_settings(r, self.delay_mode, self.sigma)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -567,13 +579,21 @@ class DelayNet(nn.Module):
             n_pre = n
         self.layers = nn.ModuleList(layers)
         self.readout = Readout(n_pre, c.n_out, c.kappa, c.readout_bias, generator=gen,
-                               delay_settings=syn if c.readout_delays else None)
+                               delay_settings=self._readout_settings(syn))
         for i, n in enumerate(c.n_hidden):
             self.register_buffer(
                 f"feedback_{i}", torch.randn(c.n_out, n, generator=gen) / math.sqrt(c.n_out)
             )
         #: per hidden layer, the (B, n) dropout mask of the batch being learned (None: none)
         self.masks: list[torch.Tensor] | None = None
+
+    def _readout_settings(self, syn: dict) -> dict | None:
+        """The readout's delay settings: the hidden synapses', with its own max delay."""
+        c = self.config
+        if not c.readout_delays:
+            return None
+        return dict(syn, max_delay=c.max_delay if c.readout_max_delay is None
+                    else c.readout_max_delay)
 
     # -- dropout -----------------------------------------------------------------------------
     @contextmanager
