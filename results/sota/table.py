@@ -484,7 +484,7 @@ def _grid(on68: str, cv: str, seed1_cv: str | None = None, key1: str = "val_acc"
 
 
 ROUND18 = [
-    ("r13", "round 13's recipe (the final recipe)",
+    ("r13", "round 13's recipe (final before round 18)",
      _grid("r13_rd_sum80_drop10_aug_seed", "cv_r13_val", "cv_r15_ema999_val", "val_acc_raw"),
      None),
     ("r13ema", "round 13's recipe validated on its moving average (ema 0.999)",
