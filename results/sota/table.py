@@ -1024,6 +1024,18 @@ def main() -> int:
             "e-prop ~32k, round 13's recipe + input dropout 0.1 (round 16's probe, for the "
             f"record, not chosen), {name} protocol",
             [f"{S}/r16_rd_idrop10_{proto}_seed{k}" for k in range(3)])
+    # round 18's recipe with readout delays bounded to 10 steps, for the record (commands39.sh)
+    for proto, name in (("pub", "published"), ("aug", "augmentation")):
+        groups[f"eprop_rmax10_{proto}"] = (
+            "e-prop ~32k, round 18's recipe with readout delays of at most 10 steps (latency "
+            f"bound 370 ms; for the record, not chosen), {name} protocol",
+            [f"{S}/rmax10_{proto}_seed{k}" for k in range(3)])
+    # and without readout delays, 107 hidden (commands40.sh)
+    for proto, name in (("pub", "published"), ("aug", "augmentation")):
+        groups[f"eprop_nord_{proto}"] = (
+            "e-prop ~32k, round 18's recipe without readout delays, 107 hidden (latency bound "
+            f"270 ms; for the record, not chosen), {name} protocol",
+            [f"{S}/nord_h107_{proto}_seed{k}" for k in range(3)])
     # a record group that a later round chose (the same runs as a round's rows) is listed once
     for key in [k for k in groups if k.startswith(("eprop_ema_", "eprop_idrop_"))]:
         if any(o != key and not o.startswith(("eprop_ema_", "eprop_idrop_"))
@@ -1034,7 +1046,7 @@ def main() -> int:
         groups[key] = (label.replace("32,480)", "32,480 parameters)"), dirs)
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands37.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands40.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
@@ -1074,7 +1086,9 @@ def main() -> int:
     pairs += [("eprop_rdsum_pub", "dcls_pub"), ("eprop_rdsum_aug", "dcls_aug"),
               ("eprop_rdsum_pub", "dcls32k_pub"), ("eprop_rdsum_aug", "dcls32k_aug"),
               ("eprop_ema_pub", "dcls_pub"), ("eprop_ema_aug", "dcls_aug"),
-              ("eprop_idrop_pub", "dcls_pub"), ("eprop_idrop_aug", "dcls_aug")]
+              ("eprop_idrop_pub", "dcls_pub"), ("eprop_idrop_aug", "dcls_aug"),
+              ("eprop_rmax10_pub", "dcls_pub"), ("eprop_rmax10_aug", "dcls_aug"),
+              ("eprop_nord_pub", "dcls_pub"), ("eprop_nord_aug", "dcls_aug")]
     pairs = [(e, d) for e, d in pairs if e in groups]  # record groups listed once
     for e, d in pairs:
         se, sd = summary[e], summary[d]
