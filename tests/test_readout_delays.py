@@ -118,6 +118,22 @@ def test_readout_max_delay_rejects_impossible_values(bad):
     with pytest.raises(ConfigError, match="readout_delays is off"):
         NetConfig(readout_max_delay=3)
 
+
+def test_readout_max_delay_from_the_command_line(tmp_path):
+    """--readout-max-delay 10 (parsed as a number) reaches the network as 10 steps."""
+    from delayprop.cli import main
+
+    cfg = NetConfig(readout_delays=True, readout_max_delay=10.0)
+    assert cfg.readout_max_delay == 10 and isinstance(cfg.readout_max_delay, int)
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "timing", "--epochs", "1", "--n-hidden", "4",
+                 "--readout-delays", "--readout-max-delay", "3", "--run-dir", str(run),
+                 "--quiet", "--no-plots"]) == 0
+    from delayprop.train import load_checkpoint, model_from_checkpoint
+
+    net = model_from_checkpoint(load_checkpoint(run / "best.pt")).net
+    assert net.readout.max_delay == 3 and float(net.readout.syn_delay.max()) <= 3
+
 ONLINE_CASES = [
     dict(loss="sum", kappa=0.0, delay_mode="hard"),
     dict(loss="sum", kappa=0.7, delay_mode="smooth"),

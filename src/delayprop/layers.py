@@ -502,6 +502,8 @@ class NetConfig:
         check_delay_settings(self.max_delay, self.delay_mode, self.sigma)
         if self.readout_max_delay is not None:
             r = self.readout_max_delay
+            if isinstance(r, float) and r.is_integer():  # the CLI's --readout-max-delay 10
+                r = self.readout_max_delay = int(r)
             if isinstance(r, bool) or not isinstance(r, int) or r < 1:
                 raise ConfigError(f"readout_max_delay must be a whole number of steps >= 1 "
                                   f"(or unset: max_delay), got {r!r}")
