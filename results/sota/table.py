@@ -134,19 +134,21 @@ def figure(groups: dict, summary: dict) -> None:
     ax.set_xlabel("test accuracy (%), mean +- std, seeds as dots")
     lo = min(100 * min(summary[k]["test"]) for k in keys)
     ax.set_xlim(max(0, lo - 5), 95)
-    ax.set_title("SHD-repro test accuracy (best-validation checkpoints)")
+    ax.set_title("SHD-repro test accuracy, best-validation checkpoints", fontsize=10, loc="right")
     kinds = {"DCLS": next(k for k in keys if k.startswith("dcls")),
              "e-prop": next(k for k in keys if k.startswith("eprop"))}
+    if "eprop_rmax10_pub" in keys:  # readout delays (RD) bounded to 10 steps
+        kinds["e-prop, RD <= 10"] = "eprop_rmax10_pub"
     if "eprop_rdsum_pub" in keys:  # learned readout delays lengthen the path
-        kinds["e-prop\n+RD"] = "eprop_rdsum_pub"
+        kinds["e-prop, RD <= 25"] = "eprop_rdsum_pub"
     for ax, field, title in ((axes[1], "params", "parameters"),
                              (axes[2], "latency", "latency (ms)")):
         vals = [summary[k][field] for k in kinds.values()]
-        ax.bar(list(kinds), vals, color=["tab:red", "tab:blue", "tab:blue"][:len(vals)],
+        ax.bar(list(kinds), vals, color=["tab:red"] + ["tab:blue"] * (len(vals) - 1),
                alpha=0.6)
         for i, v in enumerate(vals):
-            ax.text(i, v, f"{v:,.0f}", ha="center", va="bottom", fontsize=7)
-        ax.tick_params(axis="x", labelsize=8)
+            ax.text(i, v, f" {v:,.0f}", ha="center", va="bottom", fontsize=7, rotation=90)
+        ax.tick_params(axis="x", labelsize=7, labelrotation=90)
         ax.set_title(title)
     fig.tight_layout()
     fig.savefig(ROOT / "results/sota/comparison.png", dpi=120)
