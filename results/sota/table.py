@@ -536,11 +536,10 @@ def round18_section(final: tuple | None) -> tuple[list[str], tuple | None]:
            "(the old statistic) is beside it, for the record.", "",
            "| candidate | " + " | ".join(cells) + " | late mean | "
            "max mean (old) |", "|---" * 9 + "|"]
-    scores, complete = {}, True
-    for answer, label, grid, _ in ROUND18:
+    scores = round18_scores()  # the rule's numbers; None while any run is unfinished
+    for _, label, grid, _ in ROUND18:
         lates = [late_mean(d, key) for d, key in grid]
         if any(x is None for x in lates):
-            complete = False
             done = sum(x is not None for x in lates)
             out.append(f"| {label} | " + " | ".join(
                 "-" if lates[i] is None else f"{100 * lates[i]:.2f}" for i in order)
@@ -550,10 +549,10 @@ def round18_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         for d, key in grid:
             rows = [json.loads(x) for x in (ROOT / d / "metrics.jsonl").read_text().splitlines()]
             maxes.append(max(r[key] for r in rows))
-        scores[answer] = statistics.mean(lates)
         out.append(f"| {label} | " + " | ".join(f"{100 * lates[i]:.2f}" for i in order)
-                   + f" | {100 * scores[answer]:.2f} | {100 * statistics.mean(maxes):.2f} |")
-    if not complete:
+                   + f" | {100 * statistics.mean(lates):.2f} | "
+                   f"{100 * statistics.mean(maxes):.2f} |")
+    if scores is None:
         return out, None
     best = max(scores, key=lambda a: scores[a])  # first of equal scores: r13 is listed first
     winner = None
