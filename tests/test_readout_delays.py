@@ -75,7 +75,6 @@ def test_counts_latency_and_clamp():
     assert lat["delay_path_bound_steps"] == 4 + 4
 
 
-
 @pytest.mark.parametrize("r", [2, 7])
 def test_readout_max_delay_bounds_the_readout_alone(r):
     """readout_max_delay: the readout delays (not the hidden ones) start, stay and count in
@@ -120,7 +119,8 @@ def test_readout_max_delay_rejects_impossible_values(bad):
 
 
 def test_readout_max_delay_from_the_command_line(tmp_path):
-    """--readout-max-delay 10 (parsed as a number) reaches the network as 10 steps."""
+    """--readout-max-delay 3 reaches the network as 3 steps; a whole float (TOML's 10.0)
+    is taken as the whole number, as max_delay is."""
     from delayprop.cli import main
 
     cfg = NetConfig(readout_delays=True, readout_max_delay=10.0)

@@ -502,7 +502,7 @@ class NetConfig:
         check_delay_settings(self.max_delay, self.delay_mode, self.sigma)
         if self.readout_max_delay is not None:
             r = self.readout_max_delay
-            if isinstance(r, float) and r.is_integer():  # the CLI's --readout-max-delay 10
+            if isinstance(r, float) and r.is_integer():  # 10.0, as max_delay accepts it
                 r = self.readout_max_delay = int(r)
             if isinstance(r, bool) or not isinstance(r, int) or r < 1:
                 raise ConfigError(f"readout_max_delay must be a whole number of steps >= 1 "
@@ -510,7 +510,6 @@ class NetConfig:
             if not self.readout_delays:
                 raise ConfigError("readout_max_delay is set but readout_delays is off: set "
                                   "readout_delays = true or leave readout_max_delay unset")
-            check_delay_settings(r, self.delay_mode, self.sigma)
 
     def to_dict(self) -> dict:
         d = asdict(self)

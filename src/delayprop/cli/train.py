@@ -62,7 +62,10 @@ def add_config_flags(parser: argparse.ArgumentParser, sections: tuple[str, ...] 
                      ) -> None:
     """Add one flag per configuration option (defaults None = 'not given')."""
     from delayprop.cli.helptext import metavar, option_docs, option_help
+    from delayprop.layers import NetConfig
 
+    # optional whole numbers (default None, so their type is not the default's)
+    whole = {("model", f.name) for f in fields(NetConfig) if f.type == "int | None"}
     groups = {s: parser.add_argument_group(f"[{s}] options") for s in
               ("model", "method", "train", "data")}
     docs = option_docs()
@@ -77,7 +80,7 @@ def add_config_flags(parser: argparse.ArgumentParser, sections: tuple[str, ...] 
             g.add_argument(flag, action=argparse.BooleanOptionalAction, **kw)
         elif isinstance(default, (tuple, list)):
             g.add_argument(flag, type=int, nargs="+", metavar="N", **kw)
-        elif isinstance(default, int):
+        elif isinstance(default, int) or (sec, key) in whole:
             g.add_argument(flag, type=int, metavar="INT", **kw)
         elif isinstance(default, float) or default is None:
             g.add_argument(flag, type=float, metavar="X", **kw)
