@@ -82,6 +82,28 @@ def chosen_recipe() -> tuple[str, list[str]] | None:
     return text, [first] + [f"{S}/eprop_recipe_aug_seed{k}" for k in (1, 2)]
 
 
+# groups chosen by nothing, for the record: (key, label, run-name prefix of
+# <prefix>_{pub,aug}_seed{0,1,2})
+RECORD_GROUPS = [
+    # round 11's best probe (commands22.sh, commands23.sh)
+    ("eprop_rdsum", "e-prop ~32k, readout delays + per-step loss (round 11's best probe, for "
+     "the record, not chosen)", "r11_rd_sum"),
+    # round 15's averaging probe (commands29.sh, commands31.sh): round 13's own training,
+    # validated, selected and tested on the moving average
+    ("eprop_ema", "e-prop ~32k, round 13's recipe + weight average ema 0.999 (round 15's probe, "
+     "for the record, not chosen)", "r15_rd_drop10_ema999"),
+    # round 16's input-dropout probe (commands30.sh, commands34.sh)
+    ("eprop_idrop", "e-prop ~32k, round 13's recipe + input dropout 0.1 (round 16's probe, for "
+     "the record, not chosen)", "r16_rd_idrop10"),
+    # round 18's recipe with readout delays bounded to 10 steps (commands39.sh)
+    ("eprop_rmax10", "e-prop ~32k, round 18's recipe with readout delays of at most 10 steps "
+     "(latency bound 370 ms; for the record, not chosen)", "rmax10"),
+    # and without readout delays, 107 hidden (commands40.sh)
+    ("eprop_nord", "e-prop ~32k, round 18's recipe without readout delays, 107 hidden (latency "
+     "bound 270 ms; for the record, not chosen)", "nord_h107"),
+]
+
+
 def run_info(d: str) -> dict:
     p = ROOT / d
     final = p / "final.json"
@@ -468,6 +490,8 @@ def round17_section(final: tuple | None) -> tuple[list[str], tuple | None]:
 # {0, 1}. Each candidate: (answer, label, its grid of (run dir, metrics key), aug dirs and pub
 # dirs of seeds 0-2 on speakers 6 + 8, what the winner's label adds to the final recipe's)
 CV_PAIRS = [("6 + 8", None), ("0 + 1", "01"), ("2 + 3", "23")]
+CELLS = [f"{pair} s{k}" for k in (0, 1) for pair, _ in CV_PAIRS]  # the tables' columns
+CELL_ORDER = [0, 2, 3, 1, 4, 5]  # _grid's cells in the order of CELLS
 
 
 def _grid(on68: str, cv: str, seed1_cv: str | None = None, key1: str = "val_acc") -> list:
@@ -516,8 +540,6 @@ def late_mean(d: str, key: str) -> float | None:
 def round18_section(final: tuple | None) -> tuple[list[str], tuple | None]:
     """Round 18: the final recipe against four challengers, one rule over three held-out
     speaker pairs and two seeds (late-epoch mean validation accuracy)."""
-    cells = [f"{pair} s{k}" for k in (0, 1) for pair, _ in CV_PAIRS]
-    order = [0, 2, 3, 1, 4, 5]  # _grid's cells in the order of ``cells``
     out = ["", "## Round 18: one rule over three held-out speaker pairs and two seeds "
            "(results/sota/commands37.sh)", "",
            "**Caveat: this round was designed after its candidates' test results were seen.** "
@@ -534,7 +556,7 @@ def round18_section(final: tuple | None) -> tuple[list[str], tuple | None]:
            "runs, augmentation protocol, validation speakers 6 + 8, 0 + 1 or 2 + 3, seeds 0-1. "
            "The highest score wins if it beats the final recipe's. The best-epoch maximum "
            "(the old statistic) is beside it, for the record.", "",
-           "| candidate | " + " | ".join(cells) + " | late mean | "
+           "| candidate | " + " | ".join(CELLS) + " | late mean | "
            "max mean (old) |", "|---" * 9 + "|"]
     scores = round18_scores()  # the rule's numbers; None while any run is unfinished
     for _, label, grid, _ in ROUND18:
@@ -542,14 +564,14 @@ def round18_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         if any(x is None for x in lates):
             done = sum(x is not None for x in lates)
             out.append(f"| {label} | " + " | ".join(
-                "-" if lates[i] is None else f"{100 * lates[i]:.2f}" for i in order)
+                "-" if lates[i] is None else f"{100 * lates[i]:.2f}" for i in CELL_ORDER)
                 + f" | unfinished ({done}/6) | - |")
             continue
         maxes = []
         for d, key in grid:
             rows = [json.loads(x) for x in (ROOT / d / "metrics.jsonl").read_text().splitlines()]
             maxes.append(max(r[key] for r in rows))
-        out.append(f"| {label} | " + " | ".join(f"{100 * lates[i]:.2f}" for i in order)
+        out.append(f"| {label} | " + " | ".join(f"{100 * lates[i]:.2f}" for i in CELL_ORDER)
                    + f" | {100 * statistics.mean(lates):.2f} | "
                    f"{100 * statistics.mean(maxes):.2f} |")
     if scores is None:
@@ -608,26 +630,24 @@ def round19_section(final: tuple | None) -> tuple[list[str], tuple | None]:
         wlabel = f"round 13's recipe {wlabel}"
     radd = next(c[3][0] for c in ROUND18 if c[0] == r)
     stack = _grid("r19_stack_aug_seed", "cv_r19_stack_val")
-    cells = [f"{pair} s{k}" for k in (0, 1) for pair, _ in CV_PAIRS]
-    order = [0, 2, 3, 1, 4, 5]  # _grid's cells in the order of ``cells``
     out = ["", title, "",
            "Rule (commands38.sh, fixed before round 18's result): round 18's winner with the "
            "change of the best other challenger that also scored above round 13's recipe, "
            "on the same six cells and statistic; it wins if its score beats the winner's "
            f"(round 18's caveat holds here too). Here: {wlabel} with {radd}.", "",
-           "| candidate | " + " | ".join(cells) + " | late mean |", "|---" * 8 + "|"]
+           "| candidate | " + " | ".join(CELLS) + " | late mean |", "|---" * 8 + "|"]
     lates = [late_mean(d, key) for d, key in stack]
     out.append(f"| {wlabel} (round 18's winner) | "
-               + " | ".join(f"{100 * late_mean(*wgrid[i]):.2f}" for i in order)
+               + " | ".join(f"{100 * late_mean(*wgrid[i]):.2f}" for i in CELL_ORDER)
                + f" | {100 * s[w]:.2f} |")
     if any(x is None for x in lates):
         done = sum(x is not None for x in lates)
         out.append(f"| {wlabel} + {radd} | " + " | ".join(
-            "-" if lates[i] is None else f"{100 * lates[i]:.2f}" for i in order)
+            "-" if lates[i] is None else f"{100 * lates[i]:.2f}" for i in CELL_ORDER)
             + f" | unfinished ({done}/6) |")
         return out, None
     score = statistics.mean(lates)
-    out.append(f"| {wlabel} + {radd} | " + " | ".join(f"{100 * lates[i]:.2f}" for i in order)
+    out.append(f"| {wlabel} + {radd} | " + " | ".join(f"{100 * lates[i]:.2f}" for i in CELL_ORDER)
                + f" | {100 * score:.2f} |")
     winner = None
     if score > s[w]:
@@ -1006,41 +1026,15 @@ def main() -> int:
                                      "protocol", final[1])
         groups["eprop_final_pub"] = (f"e-prop ~32k, final recipe ({final[0]}), published "
                                      "protocol", final[2])
-    # round 11's best probe, chosen by nothing (commands22.sh, commands23.sh): its rows
-    for proto, name in (("pub", "published"), ("aug", "augmentation")):
-        groups[f"eprop_rdsum_{proto}"] = (
-            "e-prop ~32k, readout delays + per-step loss (round 11's best probe, for the "
-            f"record, not chosen), {name} protocol",
-            [f"{S}/r11_rd_sum_{proto}_seed{k}" for k in range(3)])
-    # round 15's averaging probe, chosen by nothing (commands29.sh, commands31.sh): the final
-    # recipe's own training, validated, selected and tested on the moving average
-    for proto, name in (("pub", "published"), ("aug", "augmentation")):
-        groups[f"eprop_ema_{proto}"] = (
-            "e-prop ~32k, round 13's recipe + weight average ema 0.999 (round 15's probe, for "
-            f"the record, not chosen), {name} protocol",
-            [f"{S}/r15_rd_drop10_ema999_{proto}_seed{k}" for k in range(3)])
-    # round 16's input-dropout probe, chosen by nothing (commands30.sh, commands34.sh)
-    for proto, name in (("pub", "published"), ("aug", "augmentation")):
-        groups[f"eprop_idrop_{proto}"] = (
-            "e-prop ~32k, round 13's recipe + input dropout 0.1 (round 16's probe, for the "
-            f"record, not chosen), {name} protocol",
-            [f"{S}/r16_rd_idrop10_{proto}_seed{k}" for k in range(3)])
-    # round 18's recipe with readout delays bounded to 10 steps, for the record (commands39.sh)
-    for proto, name in (("pub", "published"), ("aug", "augmentation")):
-        groups[f"eprop_rmax10_{proto}"] = (
-            "e-prop ~32k, round 18's recipe with readout delays of at most 10 steps (latency "
-            f"bound 370 ms; for the record, not chosen), {name} protocol",
-            [f"{S}/rmax10_{proto}_seed{k}" for k in range(3)])
-    # and without readout delays, 107 hidden (commands40.sh)
-    for proto, name in (("pub", "published"), ("aug", "augmentation")):
-        groups[f"eprop_nord_{proto}"] = (
-            "e-prop ~32k, round 18's recipe without readout delays, 107 hidden (latency bound "
-            f"270 ms; for the record, not chosen), {name} protocol",
-            [f"{S}/nord_h107_{proto}_seed{k}" for k in range(3)])
+    record = set()  # RECORD_GROUPS' keys, a row per protocol
+    for key, label, prefix in RECORD_GROUPS:
+        for proto, name in (("pub", "published"), ("aug", "augmentation")):
+            record.add(f"{key}_{proto}")
+            groups[f"{key}_{proto}"] = (f"{label}, {name} protocol",
+                                        [f"{S}/{prefix}_{proto}_seed{k}" for k in range(3)])
     # a record group that a later round chose (the same runs as a round's rows) is listed once
-    for key in [k for k in groups if k.startswith(("eprop_ema_", "eprop_idrop_"))]:
-        if any(o != key and not o.startswith(("eprop_ema_", "eprop_idrop_"))
-               and groups[o][1] == groups[key][1] for o in groups):
+    for key in record:
+        if any(o not in record and groups[o][1] == groups[key][1] for o in groups):
             del groups[key]
     # DCLS's recipe at e-prop's budget (commands13.sh, commands14.sh): the equal-size pairs
     for key, (label, _, dirs) in zip(("dcls32k_pub", "dcls32k_aug"), SIZE_RUNS[2:]):
