@@ -17,6 +17,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from delayprop.fileio import atomic_open  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 RUNS = ROOT / "results/sota/runs"
 
@@ -54,9 +56,8 @@ def main() -> None:
                  "parameters (dots: the selected epoch)")
     fig.tight_layout()
     out = ROOT / "results/sota/ema_curves.png"
-    tmp = out.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(out)
+    with atomic_open(out) as f:
+        fig.savefig(f, format="png", dpi=110)
     plt.close(fig)
     print(out)
 

@@ -27,6 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from table import ROUND18, late_mean  # noqa: E402
 
+from delayprop.fileio import atomic_open  # noqa: E402
+
 COLORS = ["0.3", "tab:purple", "tab:red", "tab:blue", "tab:green"]
 
 
@@ -76,9 +78,8 @@ def main() -> None:
                  "(augmentation protocol)")
     fig.tight_layout()
     out = ROOT / "results/sota/round18_curves.png"
-    tmp = out.with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(out)
+    with atomic_open(out) as f:
+        fig.savefig(f, format="png", dpi=110)
     plt.close(fig)
 
 
