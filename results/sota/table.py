@@ -12,6 +12,7 @@ from final.json. Runs that have not finished are listed with their progress, nev
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -660,6 +661,70 @@ def round19_section(final: tuple | None) -> tuple[list[str], tuple | None]:
     return out, winner
 
 
+# round 20 (results/sota/commands41.sh): two changes to round 18's recipe nobody had seen run,
+# on round 18's cells and statistic; (answer, label, grid, what the winner adds)
+ROUND20 = [
+    ("idrop10", "round 18's recipe (final before round 20)",
+     next(c[2] for c in ROUND18 if c[0] == "idrop10"), None),
+    ("drop20", "+ hidden dropout 0.2 (was 0.1)", _grid("r20_drop20_aug_seed", "cv_r20_drop20_val"),
+     "hidden dropout 0.2"),
+    ("sigma2", "+ delay surrogate width 2 steps (was 1)",
+     _grid("r20_sigma2_aug_seed", "cv_r20_sigma2_val"), "delay surrogate width 2"),
+]
+
+
+def round20_scores() -> dict[str, float] | None:
+    """Round 20's score of each candidate (late mean over its six runs), or None while any
+    run is unfinished."""
+    scores = {}
+    for answer, _, grid, _ in ROUND20:
+        lates = [late_mean(d, key) for d, key in grid]
+        if any(x is None for x in lates):
+            return None
+        scores[answer] = statistics.mean(lates)
+    return scores
+
+
+def round20_section(final: tuple | None) -> tuple[list[str], tuple | None]:
+    """Round 20: round 18's recipe against two unseen changes, round 18's rule."""
+    out = ["", "## Round 20: two changes nobody had seen run (results/sota/commands41.sh)", "",
+           "Rule and candidates fixed in commands41.sh before any of its runs; none of the "
+           "challengers had been run on round 18's recipe before, so unlike round 18 nothing "
+           "about them was known from the test file when they were chosen. Hidden dropout 0.2 "
+           "(round 18's recipe has 0.1): regularisation is what won rounds 13 and 18. Delay "
+           "surrogate width 2 steps (1 since the first probes of issue 4). Round 18's six cells "
+           "(augmentation protocol, validation speakers 6 + 8, 0 + 1, 2 + 3, seeds 0-1) and "
+           "statistic (each run's mean validation accuracy over its last eighth of epochs, "
+           "averaged over the six); the highest score wins if it beats round 18's recipe's.",
+           "", "| candidate | " + " | ".join(CELLS) + " | late mean |", "|---" * 8 + "|"]
+    for _, label, grid, _ in ROUND20:
+        lates = [late_mean(d, key) for d, key in grid]
+        if any(x is None for x in lates):
+            done = sum(x is not None for x in lates)
+            out.append(f"| {label} | " + " | ".join(
+                "-" if lates[i] is None else f"{100 * lates[i]:.2f}" for i in CELL_ORDER)
+                + f" | unfinished ({done}/6) |")
+            continue
+        out.append(f"| {label} | " + " | ".join(f"{100 * lates[i]:.2f}" for i in CELL_ORDER)
+                   + f" | {100 * statistics.mean(lates):.2f} |")
+    scores = round20_scores()
+    if scores is None:
+        return out, None
+    best = max(scores, key=lambda a: scores[a])  # first of equal scores: the incumbent
+    winner = None
+    if best != "idrop10" and scores[best] > scores["idrop10"]:
+        add = next(c[3] for c in ROUND20 if c[0] == best)
+        base = final[0] if final is not None else "tau_m 30"
+        winner = (f"{base} + {add}", [f"{S}/r20_{best}_aug_seed{k}" for k in range(3)],
+                  [f"{S}/r20_{best}_pub_seed{k}" for k in range(3)], f"r20_{best}")
+    label = next(c[1] for c in ROUND20 if c[0] == best)
+    verdict = (f"{label} wins and becomes the final recipe" if winner
+               else "nothing beats round 18's recipe, which stays final")
+    out += ["", f"Best: {label}, {100 * scores[best]:.2f}% against round 18's recipe's "
+                f"{100 * scores['idrop10']:.2f}%: {verdict}."]
+    return out, winner
+
+
 OTHER_PAIRS = [  # (recipe, run on speakers 6 + 8, run-name prefix on the other pairs)
     ("round 12 (readout delays, per-step loss, 80 epochs)", "r12_rd_sum80_aug_seed0",
      "cv_r12_val"),
@@ -1003,8 +1068,13 @@ def main() -> int:
             (16, round16_section, lambda w: w[3].split("_", 1)[1]),
             (17, round17_section, lambda w: w[3].split("_", 1)[1]),
             (18, round18_section, lambda w: w[3].split("_", 1)[1]),
-            (19, round19_section, lambda w: w[3].split("_", 1)[1])):
+            (19, round19_section, lambda w: w[3].split("_", 1)[1]),
+            (20, round20_section, lambda w: w[3].split("_", 1)[1])):
         lines, won = section(final)
+        if n == 20 and "--round20-winner" in sys.argv and round20_scores() is None:
+            # commands41.sh stops on this rather than reading an unfinished (crashed) run
+            print("round 20 is unfinished: a cell has no final.json", file=sys.stderr)
+            return 1
         if f"--round{n}-winner" in sys.argv:
             print(("no" if n == 6 else "none") if won is None else answer(won))
             return 0
@@ -1026,6 +1096,11 @@ def main() -> int:
                                      "protocol", final[1])
         groups["eprop_final_pub"] = (f"e-prop ~32k, final recipe ({final[0]}), published "
                                      "protocol", final[2])
+        # seeds 3-4 under the published protocol, for the record (commands41.sh)
+        stem = final[2][0].rsplit("_seed", 1)[0]
+        groups["eprop_final5_pub"] = ("e-prop ~32k, final recipe, published protocol, seeds "
+                                      "0-4 (3-4 for the record)",
+                                      [f"{stem}_seed{k}" for k in range(5)])
     record = set()  # RECORD_GROUPS' keys, a row per protocol
     for key, label, prefix in RECORD_GROUPS:
         for proto, name in (("pub", "published"), ("aug", "augmentation")):
@@ -1065,14 +1140,17 @@ def main() -> int:
             f"{'-'.join(f'{x:g}' for x in lat) or '-'} | "
             f"{', '.join(sorted({str(i['epochs']) for i in done})) or '-'} |")
     out += ["", "## The paper's comparison", "",
-            "| e-prop | DCLS | test acc difference (points) | size ratio | latency |",
-            "|---|---|---|---|---|"]
+            "The difference's standard error is sqrt(s_e^2 / n_e + s_d^2 / n_d) over the "
+            "seeds' test accuracies (sample std s, n seeds).", "",
+            "| e-prop | DCLS | test acc difference (points) | its std error | size ratio | "
+            "latency |", "|---|---|---|---|---|---|"]
     pairs = [("eprop_pub", "dcls_pub"), ("eprop_aug", "dcls_aug"), ("eprop_aug", "dcls_pub")]
     if ch is not None:
         pairs += [("eprop_recipe_pub", "dcls_pub"), ("eprop_recipe_aug", "dcls_aug"),
                   ("eprop_recipe_aug", "dcls_pub")]
     if final is not None:
-        pairs += [("eprop_final_pub", "dcls_pub"), ("eprop_final_aug", "dcls_aug"),
+        pairs += [("eprop_final_pub", "dcls_pub"), ("eprop_final5_pub", "dcls_pub"),
+                  ("eprop_final_aug", "dcls_aug"),
                   ("eprop_final_pub", "dcls32k_pub"), ("eprop_final_aug", "dcls32k_aug")]
     if "eprop_r34_pub" in groups:
         pairs += [("eprop_r34_pub", "dcls_pub"), ("eprop_r34_aug", "dcls_aug")]
@@ -1088,12 +1166,17 @@ def main() -> int:
     for e, d in pairs:
         se, sd = summary[e], summary[d]
         if not se["test"] or not sd["test"]:
-            out.append(f"| {groups[e][0]} | {groups[d][0]} | not finished | - | - |")
+            out.append(f"| {groups[e][0]} | {groups[d][0]} | not finished | - | - | - |")
             continue
         diff = (statistics.mean(se["test"]) - statistics.mean(sd["test"])) * 100
+        err = "-"
+        if len(se["test"]) > 1 and len(sd["test"]) > 1:
+            var = sum(statistics.variance(s["test"]) / len(s["test"]) for s in (se, sd))
+            err = f"{100 * math.sqrt(var):.2f}"
         ratio = sd["params"] / se["params"]
         lower = 1 - se["latency"] / sd["latency"]
-        out.append(f"| {groups[e][0]} | {groups[d][0]} | {diff:+.2f} | {ratio:.2f}x smaller | "
+        out.append(f"| {groups[e][0]} | {groups[d][0]} | {diff:+.2f} | {err} | "
+                   f"{ratio:.2f}x smaller | "
                    f"{se['latency']:g} vs {sd['latency']:g} ms ({lower:.0%} lower) |")
     out += ["", "## e-prop recipe search (~32k parameters, chosen on validation only)", "",
             "Augmentation protocol, seed 0; validation = the held-out training speakers. "
