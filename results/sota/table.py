@@ -725,6 +725,63 @@ def round20_section(final: tuple | None) -> tuple[list[str], tuple | None]:
     return out, winner
 
 
+# round 21 (results/sota/commands42.sh): readout leak kappa 0.95 on the recipe after round 20
+KAPPA95 = _grid("r21_kappa95_aug_seed", "cv_r21_kappa95_val")
+
+
+def round21_scores() -> tuple[str, float, float] | None:
+    """Round 21: (round 20's answer, the incumbent's score, kappa 0.95's score), or None while
+    round 20 or round 21 is unfinished."""
+    s20 = round20_scores()
+    lates = [late_mean(d, key) for d, key in KAPPA95]
+    if s20 is None or any(x is None for x in lates):
+        return None
+    best = max(s20, key=lambda a: s20[a])
+    w20 = best if best != "idrop10" and s20[best] > s20["idrop10"] else "idrop10"
+    return w20, s20[w20], statistics.mean(lates)
+
+
+def round21_section(final: tuple | None) -> tuple[list[str], tuple | None]:
+    """Round 21: the recipe after round 20 against the same with readout leak kappa 0.95."""
+    s20 = round20_scores()
+    if s20 is None:
+        return [], None
+    best = max(s20, key=lambda a: s20[a])
+    w20 = best if best != "idrop10" and s20[best] > s20["idrop10"] else "idrop10"
+    wlabel, wgrid = next((c[1], c[2]) for c in ROUND20 if c[0] == w20)
+    if wlabel.startswith("+"):
+        wlabel = f"round 18's recipe {wlabel}"
+    out = ["", "## Round 21: a longer readout leak (results/sota/commands42.sh)", "",
+           "Rule and candidate fixed in commands42.sh before any result of round 20 or 21: "
+           "the recipe after round 20 with the readout's leak per step kappa 0.95 (was 0.9, "
+           "chosen in issue 4's first probes with the time-mean loss), never run before; "
+           "round 18's cells and statistic; it wins if its score beats the recipe's.", "",
+           "| candidate | " + " | ".join(CELLS) + " | late mean |", "|---" * 8 + "|",
+           f"| {wlabel} (final after round 20) | "
+           + " | ".join(f"{100 * late_mean(*wgrid[i]):.2f}" for i in CELL_ORDER)
+           + f" | {100 * s20[w20]:.2f} |"]
+    lates = [late_mean(d, key) for d, key in KAPPA95]
+    if any(x is None for x in lates):
+        done = sum(x is not None for x in lates)
+        out.append("| + kappa 0.95 | " + " | ".join(
+            "-" if lates[i] is None else f"{100 * lates[i]:.2f}" for i in CELL_ORDER)
+            + f" | unfinished ({done}/6) |")
+        return out, None
+    score = statistics.mean(lates)
+    out.append("| + kappa 0.95 | " + " | ".join(f"{100 * lates[i]:.2f}" for i in CELL_ORDER)
+               + f" | {100 * score:.2f} |")
+    winner = None
+    if score > s20[w20]:
+        base = final[0] if final is not None else "tau_m 30"
+        winner = (f"{base} + readout leak kappa 0.95",
+                  [f"{S}/r21_kappa95_aug_seed{k}" for k in range(3)],
+                  [f"{S}/r21_kappa95_pub_seed{k}" for k in range(3)], "r21_kappa95")
+    out += ["", f"kappa 0.95: {100 * score:.2f}% against {100 * s20[w20]:.2f}%: "
+                + ("it wins and becomes the final recipe." if winner
+                   else "it does not beat the recipe after round 20, which stays final.")]
+    return out, winner
+
+
 OTHER_PAIRS = [  # (recipe, run on speakers 6 + 8, run-name prefix on the other pairs)
     ("round 12 (readout delays, per-step loss, 80 epochs)", "r12_rd_sum80_aug_seed0",
      "cv_r12_val"),
@@ -1069,11 +1126,13 @@ def main() -> int:
             (17, round17_section, lambda w: w[3].split("_", 1)[1]),
             (18, round18_section, lambda w: w[3].split("_", 1)[1]),
             (19, round19_section, lambda w: w[3].split("_", 1)[1]),
-            (20, round20_section, lambda w: w[3].split("_", 1)[1])):
+            (20, round20_section, lambda w: w[3].split("_", 1)[1]),
+            (21, round21_section, lambda w: w[3].split("_", 1)[1])):
         lines, won = section(final)
-        if n == 20 and "--round20-winner" in sys.argv and round20_scores() is None:
-            # commands41.sh stops on this rather than reading an unfinished (crashed) run
-            print("round 20 is unfinished: a cell has no final.json", file=sys.stderr)
+        scores = {20: round20_scores, 21: round21_scores}.get(n)
+        if f"--round{n}-winner" in sys.argv and scores is not None and scores() is None:
+            # commands41.sh / 42 stop on this rather than read an unfinished (crashed) run
+            print(f"round {n} is unfinished: a cell has no final.json", file=sys.stderr)
             return 1
         if f"--round{n}-winner" in sys.argv:
             print(("no" if n == 6 else "none") if won is None else answer(won))
