@@ -725,60 +725,82 @@ def round20_section(final: tuple | None) -> tuple[list[str], tuple | None]:
     return out, winner
 
 
-# round 21 (results/sota/commands42.sh): readout leak kappa 0.95 on the recipe after round 20
-KAPPA95 = _grid("r21_kappa95_aug_seed", "cv_r21_kappa95_val")
+# rounds 21-22: one change each, never run before, on the recipe after the round before; round
+# 18's cells, statistic and rule. n -> (script, title, why, the change, answer, run prefix)
+SINGLE_ROUNDS = {
+    21: ("commands42.sh", "a longer readout leak",
+         "the readout's leak per step kappa 0.95 (was 0.9, chosen in issue 4's first probes with "
+         "the time-mean loss)", "readout leak kappa 0.95", "kappa95", "r21_kappa95"),
+    22: ("commands43.sh", "the delays' step size",
+         "Adam's step for the delays 0.5 time steps (was 1.0, chosen in issue 4's first probes "
+         "and kept in round 3, both before readout delays and the per-step loss)",
+         "delay lr 0.5", "dlr05", "r22_dlr05"),
+}
 
 
-def round21_scores() -> tuple[str, float, float] | None:
-    """Round 21: (round 20's answer, the incumbent's score, kappa 0.95's score), or None while
-    round 20 or round 21 is unfinished."""
-    s20 = round20_scores()
-    lates = [late_mean(d, key) for d, key in KAPPA95]
-    if s20 is None or any(x is None for x in lates):
+def incumbent_after(n: int) -> tuple[str, list, float] | None:
+    """The final recipe after round n (20-22) as (label, its six cells, its score), or None
+    while round n or a round before it is unfinished."""
+    if n == 20:
+        s20 = round20_scores()
+        if s20 is None:
+            return None
+        best = max(s20, key=lambda a: s20[a])
+        w = best if best != "idrop10" and s20[best] > s20["idrop10"] else "idrop10"
+        label, grid = next((c[1], c[2]) for c in ROUND20 if c[0] == w)
+        if label.startswith("+"):
+            label = f"round 18's recipe {label}"
+        return label, grid, s20[w]
+    before = incumbent_after(n - 1)
+    score = single_round_score(n)
+    if before is None or score is None:
         return None
-    best = max(s20, key=lambda a: s20[a])
-    w20 = best if best != "idrop10" and s20[best] > s20["idrop10"] else "idrop10"
-    return w20, s20[w20], statistics.mean(lates)
+    if score > before[2]:
+        *_, add, _, prefix = SINGLE_ROUNDS[n]
+        return f"{before[0]} + {add}", _grid(f"{prefix}_aug_seed", f"cv_{prefix}_val"), score
+    return before
 
 
-def round21_section(final: tuple | None) -> tuple[list[str], tuple | None]:
-    """Round 21: the recipe after round 20 against the same with readout leak kappa 0.95."""
-    s20 = round20_scores()
-    if s20 is None:
+def single_round_score(n: int) -> float | None:
+    """Round n's candidate's score (late mean over its six runs), None while unfinished."""
+    prefix = SINGLE_ROUNDS[n][-1]
+    lates = [late_mean(d, key) for d, key in _grid(f"{prefix}_aug_seed", f"cv_{prefix}_val")]
+    return None if any(x is None for x in lates) else statistics.mean(lates)
+
+
+def single_round_section(n: int, final: tuple | None) -> tuple[list[str], tuple | None]:
+    """Round n (21, 22): the recipe after round n - 1 against the same with one change."""
+    inc = incumbent_after(n - 1)
+    if inc is None:
         return [], None
-    best = max(s20, key=lambda a: s20[a])
-    w20 = best if best != "idrop10" and s20[best] > s20["idrop10"] else "idrop10"
-    wlabel, wgrid = next((c[1], c[2]) for c in ROUND20 if c[0] == w20)
-    if wlabel.startswith("+"):
-        wlabel = f"round 18's recipe {wlabel}"
-    out = ["", "## Round 21: a longer readout leak (results/sota/commands42.sh)", "",
-           "Rule and candidate fixed in commands42.sh before any result of round 20 or 21: "
-           "the recipe after round 20 with the readout's leak per step kappa 0.95 (was 0.9, "
-           "chosen in issue 4's first probes with the time-mean loss), never run before; "
+    script, title, why, add, _, prefix = SINGLE_ROUNDS[n]
+    out = ["", f"## Round {n}: {title} (results/sota/{script})", "",
+           f"Rule and candidate fixed in {script} before any result of round {n} or of the "
+           f"round before it: the recipe after round {n - 1} with {why}, never run before; "
            "round 18's cells and statistic; it wins if its score beats the recipe's.", "",
            "| candidate | " + " | ".join(CELLS) + " | late mean |", "|---" * 8 + "|",
-           f"| {wlabel} (final after round 20) | "
-           + " | ".join(f"{100 * late_mean(*wgrid[i]):.2f}" for i in CELL_ORDER)
-           + f" | {100 * s20[w20]:.2f} |"]
-    lates = [late_mean(d, key) for d, key in KAPPA95]
+           f"| {inc[0]} (final after round {n - 1}) | "
+           + " | ".join(f"{100 * late_mean(*inc[1][i]):.2f}" for i in CELL_ORDER)
+           + f" | {100 * inc[2]:.2f} |"]
+    grid = _grid(f"{prefix}_aug_seed", f"cv_{prefix}_val")
+    lates = [late_mean(d, key) for d, key in grid]
     if any(x is None for x in lates):
         done = sum(x is not None for x in lates)
-        out.append("| + kappa 0.95 | " + " | ".join(
+        out.append(f"| + {add} | " + " | ".join(
             "-" if lates[i] is None else f"{100 * lates[i]:.2f}" for i in CELL_ORDER)
             + f" | unfinished ({done}/6) |")
         return out, None
     score = statistics.mean(lates)
-    out.append("| + kappa 0.95 | " + " | ".join(f"{100 * lates[i]:.2f}" for i in CELL_ORDER)
+    out.append(f"| + {add} | " + " | ".join(f"{100 * lates[i]:.2f}" for i in CELL_ORDER)
                + f" | {100 * score:.2f} |")
     winner = None
-    if score > s20[w20]:
+    if score > inc[2]:
         base = final[0] if final is not None else "tau_m 30"
-        winner = (f"{base} + readout leak kappa 0.95",
-                  [f"{S}/r21_kappa95_aug_seed{k}" for k in range(3)],
-                  [f"{S}/r21_kappa95_pub_seed{k}" for k in range(3)], "r21_kappa95")
-    out += ["", f"kappa 0.95: {100 * score:.2f}% against {100 * s20[w20]:.2f}%: "
+        winner = (f"{base} + {add}", [f"{S}/{prefix}_aug_seed{k}" for k in range(3)],
+                  [f"{S}/{prefix}_pub_seed{k}" for k in range(3)], prefix)
+    out += ["", f"{add}: {100 * score:.2f}% against {100 * inc[2]:.2f}%: "
                 + ("it wins and becomes the final recipe." if winner
-                   else "it does not beat the recipe after round 20, which stays final.")]
+                   else f"it does not beat the recipe after round {n - 1}, which stays final.")]
     return out, winner
 
 
@@ -1127,11 +1149,11 @@ def main() -> int:
             (18, round18_section, lambda w: w[3].split("_", 1)[1]),
             (19, round19_section, lambda w: w[3].split("_", 1)[1]),
             (20, round20_section, lambda w: w[3].split("_", 1)[1]),
-            (21, round21_section, lambda w: w[3].split("_", 1)[1])):
+            (21, lambda f: single_round_section(21, f), lambda w: w[3].split("_", 1)[1]),
+            (22, lambda f: single_round_section(22, f), lambda w: w[3].split("_", 1)[1])):
         lines, won = section(final)
-        scores = {20: round20_scores, 21: round21_scores}.get(n)
-        if f"--round{n}-winner" in sys.argv and scores is not None and scores() is None:
-            # commands41.sh / 42 stop on this rather than read an unfinished (crashed) run
+        if f"--round{n}-winner" in sys.argv and n >= 20 and incumbent_after(n) is None:
+            # commands41-43.sh stop on this rather than read an unfinished (crashed) run
             print(f"round {n} is unfinished: a cell has no final.json", file=sys.stderr)
             return 1
         if f"--round{n}-winner" in sys.argv:
