@@ -1177,11 +1177,12 @@ def main() -> int:
                                      "protocol", final[1])
         groups["eprop_final_pub"] = (f"e-prop ~32k, final recipe ({final[0]}), published "
                                      "protocol", final[2])
-        # seeds 3-4 under the published protocol, for the record (commands41.sh)
-        stem = final[2][0].rsplit("_seed", 1)[0]
-        groups["eprop_final5_pub"] = ("e-prop ~32k, final recipe, published protocol, seeds "
-                                      "0-4 (3-4 for the record)",
-                                      [f"{stem}_seed{k}" for k in range(5)])
+    after20 = incumbent_after(20)
+    if after20 is not None:  # seeds 3-4 of its published protocol, for the record (commands41.sh)
+        stem = after20[1][0][0].replace("_aug_seed0", "_pub_seed")  # its 6 + 8 seed-0 cell
+        groups["eprop_final5_pub"] = (f"e-prop ~32k, recipe after round 20 ({after20[0]}), "
+                                      "published protocol, seeds 0-4 (3-4 for the record)",
+                                      [f"{stem}{k}" for k in range(5)])
     record = set()  # RECORD_GROUPS' keys, a row per protocol
     for key, label, prefix in RECORD_GROUPS:
         for proto, name in (("pub", "published"), ("aug", "augmentation")):
@@ -1230,8 +1231,7 @@ def main() -> int:
         pairs += [("eprop_recipe_pub", "dcls_pub"), ("eprop_recipe_aug", "dcls_aug"),
                   ("eprop_recipe_aug", "dcls_pub")]
     if final is not None:
-        pairs += [("eprop_final_pub", "dcls_pub"), ("eprop_final5_pub", "dcls_pub"),
-                  ("eprop_final_aug", "dcls_aug"),
+        pairs += [("eprop_final_pub", "dcls_pub"), ("eprop_final_aug", "dcls_aug"),
                   ("eprop_final_pub", "dcls32k_pub"), ("eprop_final_aug", "dcls32k_aug")]
     if "eprop_r34_pub" in groups:
         pairs += [("eprop_r34_pub", "dcls_pub"), ("eprop_r34_aug", "dcls_aug")]
@@ -1243,6 +1243,7 @@ def main() -> int:
               ("eprop_idrop_pub", "dcls_pub"), ("eprop_idrop_aug", "dcls_aug"),
               ("eprop_rmax10_pub", "dcls_pub"), ("eprop_rmax10_aug", "dcls_aug"),
               ("eprop_nord_pub", "dcls_pub"), ("eprop_nord_aug", "dcls_aug")]
+    pairs.append(("eprop_final5_pub", "dcls_pub"))
     pairs = [(e, d) for e, d in pairs if e in groups]  # record groups listed once
     for e, d in pairs:
         se, sd = summary[e], summary[d]
