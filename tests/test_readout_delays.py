@@ -219,17 +219,20 @@ def test_final_recipe_configs_are_the_runs_of_round_13(proto, suffix):
 
 
 @pytest.mark.parametrize("proto,suffix", [("pub", ""), ("aug", "_aug")])
-def test_round_18_recipe_configs_are_its_runs(proto, suffix):
-    """configs/shd_eprop_round18*.toml resolve to the configuration of the runs round 18
-    chose (results/sota/runs/r16_rd_idrop10_*: round 13's recipe + --input-dropout 0.1), but
-    for the name and the CLI's model seed."""
+@pytest.mark.parametrize("round_,runs,sigma",
+                         [(18, "r16_rd_idrop10", 1.0), (20, "r20_sigma2", 2.0)])
+def test_round_recipe_configs_are_its_runs(proto, suffix, round_, runs, sigma):
+    """configs/shd_eprop_round{18,20}*.toml resolve to the configuration of the runs the round
+    chose (results/sota/runs/r16_rd_idrop10_*: round 13's recipe + --input-dropout 0.1;
+    r20_sigma2_*: that + --sigma 2), but for the name and the CLI's model seed."""
     import json
     from pathlib import Path
 
     from delayprop.train import config_difference, load_config, resolve_config
 
     root = Path(__file__).resolve().parents[1]
-    cfg = resolve_config(load_config(root / "configs" / f"shd_eprop_round18{suffix}.toml"))
-    run = root / "results/sota/runs" / f"r16_rd_idrop10_{proto}_seed0" / "config.json"
+    cfg = resolve_config(load_config(root / "configs" / f"shd_eprop_round{round_}{suffix}.toml"))
+    run = root / "results/sota/runs" / f"{runs}_{proto}_seed0" / "config.json"
     assert set(config_difference(cfg, json.loads(run.read_text()))) <= {"name", "model.seed"}
     assert cfg["train"]["input_dropout"] == 0.1 and cfg["model"]["dropout"] == 0.1
+    assert cfg["model"]["sigma"] == sigma
