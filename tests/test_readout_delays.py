@@ -219,12 +219,14 @@ def test_final_recipe_configs_are_the_runs_of_round_13(proto, suffix):
 
 
 @pytest.mark.parametrize("proto,suffix", [("pub", ""), ("aug", "_aug")])
-@pytest.mark.parametrize("round_,runs,sigma",
-                         [(18, "r16_rd_idrop10", 1.0), (20, "r20_sigma2", 2.0)])
-def test_round_recipe_configs_are_its_runs(proto, suffix, round_, runs, sigma):
-    """configs/shd_eprop_round{18,20}*.toml resolve to the configuration of the runs the round
-    chose (results/sota/runs/r16_rd_idrop10_*: round 13's recipe + --input-dropout 0.1;
-    r20_sigma2_*: that + --sigma 2), but for the name and the CLI's model seed."""
+@pytest.mark.parametrize("round_,runs,sigma,delay_lr",
+                         [(18, "r16_rd_idrop10", 1.0, 1.0), (20, "r20_sigma2", 2.0, 1.0),
+                          (22, "r22_dlr05", 2.0, 0.5)])
+def test_round_recipe_configs_are_its_runs(proto, suffix, round_, runs, sigma, delay_lr):
+    """configs/shd_eprop_round{18,20,22}*.toml resolve to the configuration of the runs the
+    round chose (results/sota/runs/r16_rd_idrop10_*: round 13's recipe + --input-dropout 0.1;
+    r20_sigma2_*: that + --sigma 2; r22_dlr05_*: that + --delay-lr 0.5), but for the name and
+    the CLI's model seed."""
     import json
     from pathlib import Path
 
@@ -235,4 +237,4 @@ def test_round_recipe_configs_are_its_runs(proto, suffix, round_, runs, sigma):
     run = root / "results/sota/runs" / f"{runs}_{proto}_seed0" / "config.json"
     assert set(config_difference(cfg, json.loads(run.read_text()))) <= {"name", "model.seed"}
     assert cfg["train"]["input_dropout"] == 0.1 and cfg["model"]["dropout"] == 0.1
-    assert cfg["model"]["sigma"] == sigma
+    assert cfg["model"]["sigma"] == sigma and cfg["train"]["delay_lr"] == delay_lr
