@@ -798,9 +798,13 @@ def single_round_section(n: int, final: tuple | None) -> tuple[list[str], tuple 
         base = final[0] if final is not None else "tau_m 30"
         winner = (f"{base} + {add}", [f"{S}/{prefix}_aug_seed{k}" for k in range(3)],
                   [f"{S}/{prefix}_pub_seed{k}" for k in range(3)], prefix)
+    diffs = [lates[i] - late_mean(*inc[1][i]) for i in range(6)]
     out += ["", f"{add}: {100 * score:.2f}% against {100 * inc[2]:.2f}%: "
-                + ("it wins and becomes the final recipe." if winner
-                   else f"it does not beat the recipe after round {n - 1}, which stays final.")]
+                + ("it wins and becomes the final recipe" if winner
+                   else f"it does not beat the recipe after round {n - 1}, which stays final")
+                + f" (margin {100 * (score - inc[2]):+.2f} points; above in "
+                f"{sum(d > 0 for d in diffs)} of 6 cells, per-cell differences "
+                f"{100 * min(diffs):+.2f} to {100 * max(diffs):+.2f})."]
     return out, winner
 
 
@@ -1083,7 +1087,9 @@ def speaker_figure(rows: list[tuple[str, list[float], list[float]]], absent: lis
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(11, 0.55 * len(rows) + 1.6))
+    import textwrap
+
+    fig, ax = plt.subplots(figsize=(15, 0.75 * len(rows) + 1.6))
     for i, (label, unheard, heard) in enumerate(rows):
         color = "tab:red" if label.startswith("DCLS") else "tab:blue"
         for off, vals, alpha in ((-0.2, unheard, 0.85), (0.2, heard, 0.35)):
@@ -1093,8 +1099,8 @@ def speaker_figure(rows: list[tuple[str, list[float], list[float]]], absent: lis
             ax.barh(i + off, m, height=0.38, color=color, alpha=alpha, xerr=sd, capsize=2)
             ax.plot(v, [i + off] * len(v), "k.", ms=4)
             ax.text(m + sd + 0.3, i + off, f"{m:.1f}", va="center", fontsize=7)
-    ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=8)
-    ax.invert_yaxis()
+    ax.set_yticks(range(len(rows)), [textwrap.fill(r[0], 75) for r in rows], fontsize=7)
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # first row on top
     ax.set_xlim(70, 100)
     ax.set_xlabel(f"test accuracy (%): dark = speakers {', '.join(map(str, absent))} (absent "
                   "from the training file), light = the other speakers")
@@ -1177,12 +1183,18 @@ def main() -> int:
                                      "protocol", final[1])
         groups["eprop_final_pub"] = (f"e-prop ~32k, final recipe ({final[0]}), published "
                                      "protocol", final[2])
-    after20 = incumbent_after(20)
-    if after20 is not None:  # seeds 3-4 of its published protocol, for the record (commands41.sh)
-        stem = after20[1][0][0].replace("_aug_seed0", "_pub_seed")  # its 6 + 8 seed-0 cell
-        groups["eprop_final5_pub"] = (f"e-prop ~32k, recipe after round 20 ({after20[0]}), "
-                                      "published protocol, seeds 0-4 (3-4 for the record)",
-                                      [f"{stem}{k}" for k in range(5)])
+    # five seeds, 3-4 for the record: round 20's recipe published (commands41.sh), round 22's
+    # under both protocols (commands44.sh)
+    for n, protos in ((20, ("pub",)), (22, ("pub", "aug"))):
+        after = incumbent_after(n)
+        if after is None or (n == 22 and after is incumbent_after(21)):
+            continue  # unfinished, or round 22 did not change the recipe
+        for proto in protos:
+            stem = after[1][0][0].replace("_aug_seed0", f"_{proto}_seed")  # 6 + 8 seed-0 cell
+            name = {"pub": "published", "aug": "augmentation"}[proto]
+            groups[f"eprop_r{n}x5_{proto}"] = (
+                f"e-prop ~32k, recipe after round {n} ({after[0]}), {name} protocol, seeds 0-4 "
+                "(3-4 for the record)", [f"{stem}{k}" for k in range(5)])
     record = set()  # RECORD_GROUPS' keys, a row per protocol
     for key, label, prefix in RECORD_GROUPS:
         for proto, name in (("pub", "published"), ("aug", "augmentation")):
@@ -1193,12 +1205,16 @@ def main() -> int:
     for key in record:
         if any(o not in record and groups[o][1] == groups[key][1] for o in groups):
             del groups[key]
+    # seeds 3-4 of DCLS as published, on the CPU, for the record (commands45.sh)
+    groups["dcls_pub5"] = ("DCLS (BPTT), published protocol, seeds 0-4 (0-2 on an H100, 3-4 on "
+                           "the CPU, for the record)", GROUPS["dcls_pub"][1]
+                           + [f"{S}/dcls_shd_pub_seed{k}" for k in (3, 4)])
     # DCLS's recipe at e-prop's budget (commands13.sh, commands14.sh): the equal-size pairs
     for key, (label, _, dirs) in zip(("dcls32k_pub", "dcls32k_aug"), SIZE_RUNS[2:]):
         groups[key] = (label.replace("32,480)", "32,480 parameters)"), dirs)
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands43.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands45.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
@@ -1243,7 +1259,8 @@ def main() -> int:
               ("eprop_idrop_pub", "dcls_pub"), ("eprop_idrop_aug", "dcls_aug"),
               ("eprop_rmax10_pub", "dcls_pub"), ("eprop_rmax10_aug", "dcls_aug"),
               ("eprop_nord_pub", "dcls_pub"), ("eprop_nord_aug", "dcls_aug")]
-    pairs.append(("eprop_final5_pub", "dcls_pub"))
+    pairs += [("eprop_r20x5_pub", "dcls_pub"), ("eprop_r22x5_pub", "dcls_pub"),
+              ("eprop_r22x5_aug", "dcls_aug"), ("eprop_r22x5_pub", "dcls_pub5")]
     pairs = [(e, d) for e, d in pairs if e in groups]  # record groups listed once
     for e, d in pairs:
         se, sd = summary[e], summary[d]
