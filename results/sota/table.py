@@ -15,6 +15,7 @@ import json
 import math
 import statistics
 import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -140,11 +141,12 @@ def figure(groups: dict, summary: dict) -> None:
 
     keys = [k for k in groups if summary[k]["test"]]
     # published protocol first, then the augmentation protocol; top to bottom
-    keys.sort(key=lambda k: (not k.endswith("pub"), not k.startswith("dcls")))
-    labels = [groups[k][0] + f" ({len(summary[k]['test'])} seeds)" for k in keys]
+    keys.sort(key=lambda k: ("published protocol" not in groups[k][0], not k.startswith("dcls")))
+    labels = [textwrap.fill(groups[k][0] + f" ({len(summary[k]['test'])} seeds)", 70)
+              for k in keys]
     colors = ["tab:red" if k.startswith("dcls") else "tab:blue" for k in keys]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 0.45 * len(keys) + 2),
-                             gridspec_kw={"width_ratios": [3.2, 1, 1]})
+    fig, axes = plt.subplots(1, 3, figsize=(20, 0.55 * len(keys) + 2),
+                             gridspec_kw={"width_ratios": [4, 1, 1]})
     ax = axes[0]
     for i, k in enumerate(keys):
         t = [100 * x for x in summary[k]["test"]]
@@ -152,8 +154,8 @@ def figure(groups: dict, summary: dict) -> None:
         ax.barh(i, m, color=colors[i], alpha=0.6, xerr=sd, capsize=3)
         ax.plot(t, [i] * len(t), "k.", ms=5)
         ax.text(max(max(t), m + sd) + 0.5, i, f"{m:.1f}", va="center", fontsize=8)
-    ax.set_yticks(range(len(keys)), labels, fontsize=8)
-    ax.invert_yaxis()
+    ax.set_yticks(range(len(keys)), labels, fontsize=7)
+    ax.set_ylim(len(keys) - 0.5, -0.5)  # first row on top
     ax.set_xlabel("test accuracy (%), mean +- std, seeds as dots")
     lo = min(100 * min(summary[k]["test"]) for k in keys)
     ax.set_xlim(max(0, lo - 5), 95)
@@ -1086,8 +1088,6 @@ def speaker_figure(rows: list[tuple[str, list[float], list[float]]], absent: lis
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    import textwrap
 
     fig, ax = plt.subplots(figsize=(15, 0.75 * len(rows) + 1.6))
     for i, (label, unheard, heard) in enumerate(rows):
