@@ -1205,6 +1205,15 @@ def main() -> int:
     for key in record:
         if any(o not in record and groups[o][1] == groups[key][1] for o in groups):
             del groups[key]
+    # round 22's recipe with shorter latency bounds, published protocol only (commands46.sh)
+    groups["eprop_r22rmax10_pub"] = (
+        "e-prop ~32k, round 22's recipe with readout delays of at most 10 steps (latency bound "
+        "370 ms; for the record, not chosen), published protocol",
+        [f"{S}/r22_rmax10_pub_seed{k}" for k in range(3)])
+    groups["eprop_r22nord_pub"] = (
+        "e-prop ~32k, round 22's recipe without readout delays, 107 hidden (latency bound 270 "
+        "ms; for the record, not chosen), published protocol",
+        [f"{S}/r22_nord_h107_pub_seed{k}" for k in range(3)])
     # seeds 3-4 of DCLS as published, on the CPU, for the record (commands45.sh)
     groups["dcls_pub5"] = ("DCLS (BPTT), published protocol, seeds 0-4 (0-2 on an H100, 3-4 on "
                            "the CPU, for the record)", GROUPS["dcls_pub"][1]
@@ -1214,7 +1223,7 @@ def main() -> int:
         groups[key] = (label.replace("32,480)", "32,480 parameters)"), dirs)
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands45.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands46.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
@@ -1260,7 +1269,8 @@ def main() -> int:
               ("eprop_rmax10_pub", "dcls_pub"), ("eprop_rmax10_aug", "dcls_aug"),
               ("eprop_nord_pub", "dcls_pub"), ("eprop_nord_aug", "dcls_aug")]
     pairs += [("eprop_r20x5_pub", "dcls_pub"), ("eprop_r22x5_pub", "dcls_pub"),
-              ("eprop_r22x5_aug", "dcls_aug"), ("eprop_r22x5_pub", "dcls_pub5")]
+              ("eprop_r22x5_aug", "dcls_aug"), ("eprop_r22x5_pub", "dcls_pub5"),
+              ("eprop_r22rmax10_pub", "dcls_pub"), ("eprop_r22nord_pub", "dcls_pub")]
     pairs = [(e, d) for e, d in pairs if e in groups]  # record groups listed once
     for e, d in pairs:
         se, sd = summary[e], summary[d]
