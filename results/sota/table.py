@@ -84,8 +84,10 @@ def chosen_recipe() -> tuple[str, list[str]] | None:
     return text, [first] + [f"{S}/eprop_recipe_aug_seed{k}" for k in (1, 2)]
 
 
+PROTOCOLS = {"pub": "published", "aug": "augmentation"}  # run-name part: the protocol's name
+
 # groups chosen by nothing, for the record: (key, label, run-name prefix of
-# <prefix>_{pub,aug}_seed{0,1,2})
+# <prefix>_<protocol>_seed{0,1,2}[, the protocols run if not both])
 RECORD_GROUPS = [
     # round 11's best probe (commands22.sh, commands23.sh)
     ("eprop_rdsum", "e-prop ~32k, readout delays + per-step loss (round 11's best probe, for "
@@ -103,6 +105,11 @@ RECORD_GROUPS = [
     # and without readout delays, 107 hidden (commands40.sh)
     ("eprop_nord", "e-prop ~32k, round 18's recipe without readout delays, 107 hidden (latency "
      "bound 270 ms; for the record, not chosen)", "nord_h107"),
+    # the same two bounds on round 22's recipe, published protocol only (commands46.sh)
+    ("eprop_r22rmax10", "e-prop ~32k, round 22's recipe with readout delays of at most 10 steps "
+     "(latency bound 370 ms; for the record, not chosen)", "r22_rmax10", ("pub",)),
+    ("eprop_r22nord", "e-prop ~32k, round 22's recipe without readout delays, 107 hidden "
+     "(latency bound 270 ms; for the record, not chosen)", "r22_nord_h107", ("pub",)),
 ]
 
 
@@ -1185,35 +1192,26 @@ def main() -> int:
                                      "protocol", final[2])
     # five seeds, 3-4 for the record: round 20's recipe published (commands41.sh), round 22's
     # under both protocols (commands44.sh)
+    changed = {n for n, _ in wins}
     for n, protos in ((20, ("pub",)), (22, ("pub", "aug"))):
         after = incumbent_after(n)
-        if after is None or (n == 22 and after is incumbent_after(21)):
-            continue  # unfinished, or round 22 did not change the recipe
+        if after is None or n not in changed:
+            continue  # unfinished, or round n did not change the recipe
         for proto in protos:
             stem = after[1][0][0].replace("_aug_seed0", f"_{proto}_seed")  # 6 + 8 seed-0 cell
-            name = {"pub": "published", "aug": "augmentation"}[proto]
             groups[f"eprop_r{n}x5_{proto}"] = (
-                f"e-prop ~32k, recipe after round {n} ({after[0]}), {name} protocol, seeds 0-4 "
-                "(3-4 for the record)", [f"{stem}{k}" for k in range(5)])
+                f"e-prop ~32k, recipe after round {n} ({after[0]}), {PROTOCOLS[proto]} protocol, "
+                "seeds 0-4 (3-4 for the record)", [f"{stem}{k}" for k in range(5)])
     record = set()  # RECORD_GROUPS' keys, a row per protocol
-    for key, label, prefix in RECORD_GROUPS:
-        for proto, name in (("pub", "published"), ("aug", "augmentation")):
+    for key, label, prefix, *only in RECORD_GROUPS:
+        for proto in only[0] if only else PROTOCOLS:
             record.add(f"{key}_{proto}")
-            groups[f"{key}_{proto}"] = (f"{label}, {name} protocol",
+            groups[f"{key}_{proto}"] = (f"{label}, {PROTOCOLS[proto]} protocol",
                                         [f"{S}/{prefix}_{proto}_seed{k}" for k in range(3)])
     # a record group that a later round chose (the same runs as a round's rows) is listed once
     for key in record:
         if any(o not in record and groups[o][1] == groups[key][1] for o in groups):
             del groups[key]
-    # round 22's recipe with shorter latency bounds, published protocol only (commands46.sh)
-    groups["eprop_r22rmax10_pub"] = (
-        "e-prop ~32k, round 22's recipe with readout delays of at most 10 steps (latency bound "
-        "370 ms; for the record, not chosen), published protocol",
-        [f"{S}/r22_rmax10_pub_seed{k}" for k in range(3)])
-    groups["eprop_r22nord_pub"] = (
-        "e-prop ~32k, round 22's recipe without readout delays, 107 hidden (latency bound 270 "
-        "ms; for the record, not chosen), published protocol",
-        [f"{S}/r22_nord_h107_pub_seed{k}" for k in range(3)])
     # seeds 3-4 of DCLS as published, on the CPU, for the record (commands45.sh)
     groups["dcls_pub5"] = ("DCLS (BPTT), published protocol, seeds 0-4 (0-2 on an H100, 3-4 on "
                            "the CPU, for the record)", GROUPS["dcls_pub"][1]
