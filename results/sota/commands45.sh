@@ -2,7 +2,7 @@
 # Seeds 3 and 4 of DCLS as published (configs/dcls_shd.toml, 214,016 parameters, 150 epochs),
 # for the record (twelfth session). The headline comparison's standard error is mostly DCLS's
 # seed spread (seeds 0-2: 85.40 +- 1.90% test); two more seeds narrow it from the DCLS side as
-# commands41.sh / commands44.sh did from e-prop's. Seeds 0-2 ran on an H100 (results/gpu/); no
+# commands41.sh / commands44.sh did from e-prop's. Seeds 0-2 ran on an H200 (results/gpu/); no
 # GPU is lent to this session, so these run on the CPU (one thread each, ~1.5-2 h): the same
 # code and configuration, a different device's floating-point order. Chosen by nothing;
 # every seed run is reported, whatever it gives.

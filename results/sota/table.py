@@ -105,11 +105,12 @@ RECORD_GROUPS = [
     # and without readout delays, 107 hidden (commands40.sh)
     ("eprop_nord", "e-prop ~32k, round 18's recipe without readout delays, 107 hidden (latency "
      "bound 270 ms; for the record, not chosen)", "nord_h107"),
-    # the same two bounds on round 22's recipe, published protocol only (commands46.sh)
+    # the same two bounds on round 22's recipe (published: commands46.sh; augmentation:
+    # commands48.sh)
     ("eprop_r22rmax10", "e-prop ~32k, round 22's recipe with readout delays of at most 10 steps "
-     "(latency bound 370 ms; for the record, not chosen)", "r22_rmax10", ("pub",)),
+     "(latency bound 370 ms; for the record, not chosen)", "r22_rmax10"),
     ("eprop_r22nord", "e-prop ~32k, round 22's recipe without readout delays, 107 hidden "
-     "(latency bound 270 ms; for the record, not chosen)", "r22_nord_h107", ("pub",)),
+     "(latency bound 270 ms; for the record, not chosen)", "r22_nord_h107"),
 ]
 
 
@@ -1213,15 +1214,19 @@ def main() -> int:
         if any(o not in record and groups[o][1] == groups[key][1] for o in groups):
             del groups[key]
     # seeds 3-4 of DCLS as published, on the CPU, for the record (commands45.sh)
-    groups["dcls_pub5"] = ("DCLS (BPTT), published protocol, seeds 0-4 (0-2 on an H100, 3-4 on "
+    groups["dcls_pub5"] = ("DCLS (BPTT), published protocol, seeds 0-4 (0-2 on an H200, 3-4 on "
                            "the CPU, for the record)", GROUPS["dcls_pub"][1]
                            + [f"{S}/dcls_shd_pub_seed{k}" for k in (3, 4)])
+    # and under the augmentation protocol (commands47.sh)
+    groups["dcls_aug5"] = ("DCLS (BPTT), augmentation protocol, seeds 0-4 (1-2 on an H200, 0 and "
+                           "3-4 on the CPU; 3-4 for the record)", GROUPS["dcls_aug"][1]
+                           + [f"{S}/dcls_shd_aug_seed{k}" for k in (3, 4)])
     # DCLS's recipe at e-prop's budget (commands13.sh, commands14.sh): the equal-size pairs
     for key, (label, _, dirs) in zip(("dcls32k_pub", "dcls32k_aug"), SIZE_RUNS[2:]):
         groups[key] = (label.replace("32,480)", "32,480 parameters)"), dirs)
     out = ["# e-prop with delays against DCLS on SHD-repro", "",
            "Made by `python results/sota/table.py` (commands: results/gpu/command.sh, "
-           "command2.sh, command3.sh, results/sota/commands.sh to commands46.sh). Test "
+           "command2.sh, command3.sh, results/sota/commands.sh to commands48.sh). Test "
            "accuracy of the best-validation checkpoint, mean +- std over seeds; latency from "
            "best.pt (learned delays, 10 ms steps).", "",
            "| model | seeds done | params | val acc (%) | test acc (%) | latency (ms) | "
@@ -1268,7 +1273,9 @@ def main() -> int:
               ("eprop_nord_pub", "dcls_pub"), ("eprop_nord_aug", "dcls_aug")]
     pairs += [("eprop_r20x5_pub", "dcls_pub"), ("eprop_r22x5_pub", "dcls_pub"),
               ("eprop_r22x5_aug", "dcls_aug"), ("eprop_r22x5_pub", "dcls_pub5"),
-              ("eprop_r22rmax10_pub", "dcls_pub"), ("eprop_r22nord_pub", "dcls_pub")]
+              ("eprop_r22x5_aug", "dcls_aug5"),
+              ("eprop_r22rmax10_pub", "dcls_pub"), ("eprop_r22nord_pub", "dcls_pub"),
+              ("eprop_r22rmax10_aug", "dcls_aug"), ("eprop_r22nord_aug", "dcls_aug")]
     pairs = [(e, d) for e, d in pairs if e in groups]  # record groups listed once
     for e, d in pairs:
         se, sd = summary[e], summary[d]
