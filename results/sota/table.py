@@ -188,6 +188,55 @@ def figure(groups: dict, summary: dict) -> None:
     plt.close(fig)
 
 
+def headline_figure(groups: dict, summary: dict) -> None:
+    """results/sota/headline.png: the paper's comparison with the final recipe, one panel per
+    protocol: test accuracy against inference latency for DCLS and e-prop ~32k with readout
+    delays up to 25 steps, up to 10, and none (mean +- standard error of the mean, seeds as
+    dots), beside the paper's claim (67% lower latency, 2.4 points below DCLS) and the
+    stretch target (1 point below); n = seeds finished."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [("DCLS, 214k", "dcls_{}5", "tab:red", "s"),
+            ("e-prop ~32k, readout delays <= 25", "eprop_r22x5_{}", "tab:blue", "o"),
+            ("e-prop ~32k, readout delays <= 10", "eprop_r22rmax10_{}", "tab:cyan", "^"),
+            ("e-prop ~32k, no readout delays", "eprop_r22nord_{}", "tab:green", "D")]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharey=True)
+    for ax, proto in zip(axes, PROTOCOLS):
+        dcls = summary.get(f"dcls_{proto}5")
+        for label, key, color, marker in rows:
+            s = summary.get(key.format(proto))
+            if not s or not s["test"]:
+                continue
+            t = [100 * x for x in s["test"]]
+            m = statistics.mean(t)
+            se = statistics.stdev(t) / math.sqrt(len(t)) if len(t) > 1 else 0.0
+            ax.errorbar(s["latency"], m, yerr=se, fmt=marker, color=color, ms=8, capsize=4,
+                        label=label)
+            ax.plot([s["latency"] + 12] * len(t), t, ".", color=color, ms=4, alpha=0.7)
+            ax.annotate(f"{m:.1f}\nn={len(t)}", (s["latency"] - 14, m), ha="right",
+                        va="center", fontsize=7, color=color)
+        if dcls and dcls["test"]:
+            ref, lat = 100 * statistics.mean(dcls["test"]), dcls["latency"]
+            ax.axhline(ref - 1, color="gray", ls=":", lw=1, label="DCLS - 1 (stretch target)")
+            ax.axhline(ref - 2.4, color="gray", ls="--", lw=1, label="DCLS - 2.4 (paper's gap)")
+            ax.plot(0.33 * lat, ref - 2.4, "k*", ms=12,
+                    label="paper's claim: 67% lower latency, 2.4 points below")
+        ax.set_title(f"{PROTOCOLS[proto]} protocol")
+        ax.set_xlabel("inference latency (ms)")
+        ax.set_xlim(200, 800)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("SHD-repro test accuracy (%), mean \u00b1 s.e.m.")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle("e-prop with delays (final recipe, round 22) against DCLS", fontsize=11)
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
+    fig.savefig(ROOT / "results/sota/headline.png", dpi=120)
+    plt.close(fig)
+
+
 # rounds 5 and 6: one change each to the chosen recipe, seeds 0-1, augmentation protocol; the
 # best probe wins if its mean validation beats the recipe after the rounds before (seeds 0-1).
 # Probes: (label, run-name prefix: <prefix>_aug_seed<k> and <prefix>_pub_seed<k>)
@@ -1314,6 +1363,7 @@ def main() -> int:
     text = "\n".join(out) + "\n"
     (ROOT / "results/sota/TABLE.md").write_text(text)
     figure(groups, summary)
+    headline_figure(groups, summary)
     print(text)
     return 0
 
