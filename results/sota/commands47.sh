@@ -2,7 +2,7 @@
 # Seeds 3 and 4 of DCLS under the project's augmentation / speaker-disjoint protocol
 # (configs/dcls_shd_aug.toml, 214,016 parameters, 150 epochs), for the record (thirteenth
 # session). The augmentation-protocol comparison has five e-prop seeds of round 22's recipe
-# (commands44.sh) but three DCLS seeds (seed 0 on the CPU by commands.sh, seeds 1-2 on an H100
+# (commands44.sh) but three DCLS seeds (seed 0 on the CPU by commands.sh, seeds 1-2 on an H200
 # in results/gpu/); these two make it five against five, as commands45.sh did for the published
 # protocol. No GPU is lent to this session, so they run on the CPU (one thread each, ~1.5 h):
 # the same code and configuration, a different device's floating-point order. Chosen by
