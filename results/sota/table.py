@@ -87,7 +87,7 @@ def chosen_recipe() -> tuple[str, list[str]] | None:
 PROTOCOLS = {"pub": "published", "aug": "augmentation"}  # run-name part: the protocol's name
 
 # groups chosen by nothing, for the record: (key, label, run-name prefix of
-# <prefix>_<protocol>_seed{0,1,2}[, the protocols run if not both])
+# <prefix>_<protocol>_seed{0,1,2}, both protocols)
 RECORD_GROUPS = [
     # round 11's best probe (commands22.sh, commands23.sh)
     ("eprop_rdsum", "e-prop ~32k, readout delays + per-step loss (round 11's best probe, for "
@@ -1253,8 +1253,8 @@ def main() -> int:
                 f"e-prop ~32k, recipe after round {n} ({after[0]}), {PROTOCOLS[proto]} protocol, "
                 "seeds 0-4 (3-4 for the record)", [f"{stem}{k}" for k in range(5)])
     record = set()  # RECORD_GROUPS' keys, a row per protocol
-    for key, label, prefix, *only in RECORD_GROUPS:
-        for proto in only[0] if only else PROTOCOLS:
+    for key, label, prefix in RECORD_GROUPS:
+        for proto in PROTOCOLS:
             record.add(f"{key}_{proto}")
             groups[f"{key}_{proto}"] = (f"{label}, {PROTOCOLS[proto]} protocol",
                                         [f"{S}/{prefix}_{proto}_seed{k}" for k in range(3)])
