@@ -204,7 +204,7 @@ def test_eprop_equals_bptt_with_readout_delays_and_dropout(loss, kappa):
 
 @pytest.mark.parametrize("proto,suffix", [("pub", ""), ("aug", "_aug")])
 def test_final_recipe_configs_are_the_runs_of_round_13(proto, suffix):
-    """configs/shd_eprop_final*.toml resolve to the configuration the round-13 runs trained
+    """configs/search/shd_eprop_round13*.toml resolve to the configuration the round-13 runs trained
     with (results/sota/runs/r13_rd_sum80_drop10_*), but for the name and the CLI's model seed."""
     import json
     from pathlib import Path
@@ -212,7 +212,7 @@ def test_final_recipe_configs_are_the_runs_of_round_13(proto, suffix):
     from delayprop.train import config_difference, load_config, resolve_config
 
     root = Path(__file__).resolve().parents[1]
-    cfg = resolve_config(load_config(root / "configs" / f"shd_eprop_final{suffix}.toml"))
+    cfg = resolve_config(load_config(root / "configs" / "search" / f"shd_eprop_round13{suffix}.toml"))
     run = root / "results/sota/runs" / f"r13_rd_sum80_drop10_{proto}_seed0" / "config.json"
     assert set(config_difference(cfg, json.loads(run.read_text()))) <= {"name", "model.seed"}
     assert cfg["model"]["readout_delays"] and cfg["model"]["dropout"] == 0.1
@@ -223,7 +223,8 @@ def test_final_recipe_configs_are_the_runs_of_round_13(proto, suffix):
                          [(18, "r16_rd_idrop10", 1.0, 1.0), (20, "r20_sigma2", 2.0, 1.0),
                           (22, "r22_dlr05", 2.0, 0.5)])
 def test_round_recipe_configs_are_its_runs(proto, suffix, round_, runs, sigma, delay_lr):
-    """configs/shd_eprop_round{18,20,22}*.toml resolve to the configuration of the runs the
+    """configs/search/shd_eprop_round{18,20}*.toml and configs/shd_eprop*.toml (the recipe of
+    round 22) resolve to the configuration of the runs the
     round chose (results/sota/runs/r16_rd_idrop10_*: round 13's recipe + --input-dropout 0.1;
     r20_sigma2_*: that + --sigma 2; r22_dlr05_*: that + --delay-lr 0.5), but for the name and
     the CLI's model seed."""
@@ -233,7 +234,9 @@ def test_round_recipe_configs_are_its_runs(proto, suffix, round_, runs, sigma, d
     from delayprop.train import config_difference, load_config, resolve_config
 
     root = Path(__file__).resolve().parents[1]
-    cfg = resolve_config(load_config(root / "configs" / f"shd_eprop_round{round_}{suffix}.toml"))
+    path = (root / "configs" / f"shd_eprop{suffix}.toml" if round_ == 22
+            else root / "configs" / "search" / f"shd_eprop_round{round_}{suffix}.toml")
+    cfg = resolve_config(load_config(path))
     run = root / "results/sota/runs" / f"{runs}_{proto}_seed0" / "config.json"
     assert set(config_difference(cfg, json.loads(run.read_text()))) <= {"name", "model.seed"}
     assert cfg["train"]["input_dropout"] == 0.1 and cfg["model"]["dropout"] == 0.1
