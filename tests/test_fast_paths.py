@@ -442,7 +442,7 @@ def test_spectral_stream_without_traces_gives_the_same_currents() -> None:
 @pytest.mark.parametrize("graded", [False, True])
 @pytest.mark.parametrize("window,one_tap", [(1, False), (9, False), (9, True)])
 def test_future_currents_match_the_delay_line_product(window, one_tap, graded):
-    """layers.FutureCurrents (ring buffer of coming recurrent currents: sparse-kernel CSR,
+    """blocks.FutureCurrents (ring buffer of coming recurrent currents: sparse-kernel CSR,
     sparse-spike or dense products) against the per-step product of the spike history with
     the kernels, float64, across a carried boundary. ``one_tap``: one non-zero lag per synapse,
     as hard delays give (the CSR route)."""

@@ -139,7 +139,7 @@ def lif_step(
     """
     z_reset = z.detach() if p.detach_reset else z
     if p.reset == "subtract":
-        # current + alpha v as one fused operation (bitwise what layers.integrate_tm does)
+        # current + alpha v as one fused operation (bitwise what blocks.integrate_tm does)
         v_new = torch.add(current, v, alpha=p.alpha) - p.theta * z_reset
     else:
         v_new = p.alpha * v * (1.0 - z_reset) + current

@@ -1,6 +1,7 @@
 """The forward pass in chunks, without autograd: what streaming e-prop and inference run.
 
-:class:`ForwardStream` advances a :class:`~delayprop.layers.DelayNet` over a sequence chunk
+:class:`ForwardStream` advances a :class:`~delayprop.layers.DelayNet` (or any network of
+:mod:`delayprop.blocks` with the same shape, :class:`LayerStack`) over a sequence chunk
 by chunk (time-major), carrying between chunks only what the next chunk needs: each layer's
 LIF state (and recurrent delay line), the last window - 1 steps of each feedforward input,
 and the leaky readout's state. Feedforward synapse groups on the spectral route run as
@@ -9,16 +10,47 @@ keeps the spectrum of the leaky-filtered input for e-prop's eligibility correlat
 Memory is bounded by the chunk length, not the sequence length.
 
 :func:`forward_streaming` is the no-autograd ``DelayNet.forward`` (outputs only).
+
+This module sits between the blocks and the network: it uses :mod:`delayprop.blocks` and
+:mod:`delayprop.delays`, and :mod:`delayprop.layers` uses it (``DelayNet.forward`` without
+autograd runs :func:`forward_streaming`), so it names the network only through
+:class:`LayerStack`.
 """
 
 from __future__ import annotations
 
+from typing import Protocol, Sequence
+
 import torch
 from torch.nn import functional as F
 
+from delayprop.blocks import (
+    DelayedSynapses,
+    LIFCarry,
+    LIFLayer,
+    Readout,
+    integrate_tm,
+    leaky_filter_tm,
+)
 from delayprop.delays import SpectralStream, delayed_sum, even_chunk, use_spectral
 from delayprop.errors import ConfigError
-from delayprop.layers import DelayNet, LIFCarry, integrate_tm, leaky_filter_tm
+
+
+class LayerStack(Protocol):
+    """What the chunked forward pass needs of a network (:class:`~delayprop.layers.DelayNet`
+    has it): hidden LIF layers in order, a readout, the spikes a layer passes on, and its
+    synapse groups."""
+
+    layers: Sequence[LIFLayer]
+    readout: Readout
+
+    def outgoing(self, layer: int, z: torch.Tensor) -> torch.Tensor:
+        """The spikes z (..., B, n) of hidden layer ``layer`` as the next layer sees them."""
+        ...
+
+    def synapses(self) -> list[tuple[str, DelayedSynapses]]:
+        """Every synapse group with its module name."""
+        ...
 
 
 def tail_of(prev: torch.Tensor | None, new: torch.Tensor, lag: int) -> torch.Tensor | None:
@@ -32,7 +64,7 @@ def tail_of(prev: torch.Tensor | None, new: torch.Tensor, lag: int) -> torch.Ten
     return torch.cat([front, new], 0)[-lag:].clone()
 
 
-def default_chunk(net: DelayNet, steps: int) -> int:
+def default_chunk(net: LayerStack, steps: int) -> int:
     """Equal chunks of about the spectral block length of the widest synapse group."""
     return even_chunk(steps, max(s.window for _, s in net.synapses()))
 
@@ -55,7 +87,7 @@ class ForwardStream:
     chunk. Parameters are read at construction; do not change them during a sequence.
     """
 
-    def __init__(self, net: DelayNet, method: str = "auto", traces: bool = False,
+    def __init__(self, net: LayerStack, method: str = "auto", traces: bool = False,
                  slot: object = None, kept_lif: bool = False) -> None:
         self.net, self.method = net, method
         n = len(net.layers)
@@ -121,7 +153,7 @@ class ForwardStream:
 
 
 @torch.no_grad()
-def forward_streaming(net: DelayNet, x: torch.Tensor, chunk: int | None = None,
+def forward_streaming(net: LayerStack, x: torch.Tensor, chunk: int | None = None,
                       method: str = "auto", slot: object = "forward") -> torch.Tensor:
     """Outputs y (B, T, C) of ``net`` for x (B, T, n_in), chunk by chunk without autograd
     (the same numbers as ``net(x)`` with autograd, up to rounding)."""

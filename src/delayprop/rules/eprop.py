@@ -45,16 +45,10 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from delayprop.delays import delayed_sum, lagged_correlation_tm
+from delayprop.blocks import DelayedSynapses, leaky_filter, leaky_filter_tm
+from delayprop.delays import DelayLine, delayed_sum, lagged_correlation_tm
 from delayprop.errors import ConfigError
-from delayprop.layers import (
-    DelayedSynapses,
-    DelayLine,
-    DelayNet,
-    LayerRecord,
-    leaky_filter,
-    leaky_filter_tm,
-)
+from delayprop.layers import DelayNet, LayerRecord
 from delayprop.losses import LOSSES, check_target, loss_value, output_error
 from delayprop.stream import ForwardStream, chunk_spans, default_chunk, tail_of
 
