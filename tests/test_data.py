@@ -17,8 +17,9 @@ import pytest
 import torch
 from shd_files import write_shd_file
 
+import delayprop.data.reader as reader_mod
 import delayprop.data.remote as dl
-import delayprop.data.shd as shd_mod
+import delayprop.data.tensors as tensors_mod
 from delayprop.data import (
     Augment,
     SpikeTensorDataset,
@@ -146,21 +147,21 @@ def test_chunked_binning_matches(tmp_path, monkeypatch):
     times, units, labels, spk = random_spikes(25, seed=2)
     p = write_shd(tmp_path / "r.h5", times, units, labels, spk)
     full = load_file(p, dt=0.005, max_time=1.3, channels=70, cache=False, progress=False)
-    monkeypatch.setattr(shd_mod, "_BLOCK_BYTES", 1)  # one sample per block
+    monkeypatch.setattr(tensors_mod, "_BLOCK_BYTES", 1)  # one sample per block
     small = load_file(p, dt=0.005, max_time=1.3, channels=70, cache=False, progress=False)
     assert torch.equal(full.x, small.x) and full.x.shape == (25, 260, 70)
 
 
 def test_time_steps_and_settings():
-    assert shd_mod.num_steps_for(0.01, 1.4) == 140
-    assert shd_mod.num_steps_for(0.1, 1.1) == 11
-    assert shd_mod.num_steps_for(0.01, 1.405) == 141
+    assert reader_mod.num_steps_for(0.01, 1.4) == 140
+    assert reader_mod.num_steps_for(0.1, 1.1) == 11
+    assert reader_mod.num_steps_for(0.01, 1.405) == 141
     for bad in [dict(channels=300), dict(channels=0), dict(channels=1400), dict(dt=0),
                 dict(dt=-1), dict(max_time=float("nan")), dict(channels=140.0)]:
         kw = dict(dt=0.01, max_time=1.4, channels=140)
         kw.update(bad)
         with pytest.raises(ConfigError):
-            shd_mod.check_settings(**kw)
+            reader_mod.check_settings(**kw)
 
 
 def test_subset_and_getitem(tmp_path):
@@ -372,7 +373,7 @@ def test_bad_times(tmp_path, value, sample):
 
 
 def test_bad_sample_in_a_later_block(tmp_path, monkeypatch):
-    monkeypatch.setattr(shd_mod, "_BLOCK_BYTES", 1)
+    monkeypatch.setattr(tensors_mod, "_BLOCK_BYTES", 1)
     times, units, labels, spk = random_spikes(9, seed=14)
     units[7] = units[7].copy()
     units[7][0] = 999

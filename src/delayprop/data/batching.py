@@ -14,7 +14,7 @@ import torch
 
 from delayprop.errors import ConfigError
 
-from .shd import SpikeTensorDataset
+from .tensors import SpikeTensorDataset
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,9 @@ asked for. For moving a dataset to a machine without the raw files (SHD-repro's 
 files pack to about 16 MB at 10 ms / 140 channels / 1 s), not a replacement for the official
 files.
 
+The file names (:func:`packed_name`) belong to :mod:`delayprop.data.files`, which every
+loader asks where a split is; this module writes and reads the files.
+
 The payload is checked on load: a SHA-256 of the spike tensor is stored beside it and compared,
 so a damaged file is an error that names it, never used silently.
 """
@@ -25,26 +28,15 @@ import torch
 from delayprop.errors import DataError
 from delayprop.fileio import atomic_write_bytes
 
+from .files import pack_tag, packed_files, packed_name
 from .paths import PathLike
-from .shd import SpikeTensorDataset, num_steps_for
+from .tensors import SpikeTensorDataset
 
 PACK_FORMAT = 1
 
 
-def pack_tag(dt: float, max_time: float, channels: int, binary: bool) -> str:
-    """``dt10ms-T100-C140`` (``-bin`` appended for binary spikes)."""
-    steps = num_steps_for(dt, max_time)
-    return f"dt{float(dt) * 1000:g}ms-T{steps}-C{int(channels)}" + ("-bin" if binary else "")
-
-
-def packed_name(name: str, split: str, dt: float, max_time: float, channels: int,
-                binary: bool) -> str:
-    return f"{name}_{split}-{pack_tag(dt, max_time, channels, binary)}.npz"
-
-
-def packed_files(name: str, split: str, data_dir: PathLike) -> list[Path]:
-    """The packed files of one split in ``data_dir`` (any settings), sorted."""
-    return sorted(Path(data_dir).glob(f"{name}_{split}-*.npz"))
+__all__ = ["PACK_FORMAT", "load_packed", "pack_tag", "packed_files", "packed_name",
+           "save_packed"]
 
 
 def _digest(x: np.ndarray) -> str:

@@ -1,16 +1,22 @@
-"""Reading and checking SHD-format HDF5 files (``.h5``, ``.h5.gz``, ``.h5.zip``).
+"""Reading and checking SHD-format HDF5 files (``.h5``, ``.h5.gz``, ``.h5.zip``), and binning
+their spikes.
 
 The format (Cramer et al. 2020; zenkelab.org/datasets): ``spikes/times`` and ``spikes/units``
 hold one variable-length array per sample (spike times in seconds, channel 0..699),
 ``labels`` the class per sample, and optionally ``extra/speaker`` and ``extra/keys`` (class
 names). Every problem is reported as a one-line :class:`~delayprop.errors.DataError` that names
 the file, and the sample where there is one.
+
+:func:`check_settings` validates the binning settings (bin width ``dt``, ``max_time``,
+``channels``) every loader takes; :func:`bin_spikes` bins spikes into counts;
+:func:`file_stats` gathers per-sample statistics of a file (``delayprop data info``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import math
 import tempfile
 import zipfile
 import zlib
@@ -20,7 +26,7 @@ from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from delayprop.errors import DataError
+from delayprop.errors import ConfigError, DataError
 
 from .paths import PathLike
 
@@ -314,3 +320,70 @@ def bin_spikes(
     counts = np.bincount(flat, minlength=n * num_steps * channels)
     np.minimum(counts, 1 if binary else 255, out=counts)
     return counts.astype(np.uint8).reshape(n, num_steps, channels), dropped
+
+
+def num_steps_for(dt: float, max_time: float) -> int:
+    """T = ceil(max_time / dt), tolerant of decimal rounding (1.4 / 0.01 -> 140)."""
+    return max(1, int(math.ceil(max_time / dt - 1e-9)))
+
+
+def check_settings(dt: float, max_time: float, channels: int) -> int:
+    """Validate the preprocessing settings; returns T. Raises ConfigError."""
+    try:
+        dt, max_time = float(dt), float(max_time)
+    except (TypeError, ValueError):
+        raise ConfigError(f"dt and max_time must be numbers, got {dt!r}, {max_time!r}") from None
+    if not (math.isfinite(dt) and dt > 0):
+        raise ConfigError(f"dt must be a positive number of seconds, got {dt}")
+    if not (math.isfinite(max_time) and max_time > 0):
+        raise ConfigError(f"max_time must be a positive number of seconds, got {max_time}")
+    if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)):
+        raise ConfigError(f"channels must be an integer, got {channels!r}")
+    if not (1 <= channels <= NUM_UNITS) or NUM_UNITS % channels:
+        raise ConfigError(
+            f"channels must divide {NUM_UNITS} (e.g. 700, 350, 140, 100, 70), got {channels}"
+        )
+    steps = num_steps_for(dt, max_time)
+    if steps > 100_000:
+        raise ConfigError(f"max_time / dt = {steps} time steps is too many")
+    return steps
+
+
+@dataclass
+class FileStats:
+    """Per-sample statistics of an SHD-format file (for ``delayprop data info``)."""
+
+    path: str
+    labels: np.ndarray  # (N,)
+    speaker: np.ndarray  # (N,), -1 if absent
+    class_names: List[str]
+    spikes: np.ndarray  # (N,) spikes per sample
+    duration: np.ndarray  # (N,) time of the last spike, seconds
+    first_spike: np.ndarray  # (N,) time of the first spike, seconds
+    units_used: int  # distinct units with at least one spike
+
+
+def file_stats(path: PathLike, progress: bool = True) -> FileStats:
+    """Read and check a whole SHD-format file and gather per-sample statistics."""
+    from tqdm.auto import tqdm
+
+    path = Path(path).expanduser()
+    with open_h5(path, progress=progress) as f:
+        raw = read_raw(f, path)
+        n = len(raw)
+        spikes = np.zeros(n, dtype=np.int64)
+        duration = np.zeros(n)
+        first = np.zeros(n)
+        used = np.zeros(NUM_UNITS, dtype=bool)
+        with tqdm(total=n, unit="sample", desc=f"reading {path.name}", disable=not progress,
+                  leave=False) as bar:
+            for start, times, units, lengths in iter_chunks(raw, 2048):
+                stop = start + len(lengths)
+                offsets = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+                spikes[start:stop] = lengths
+                duration[start:stop] = np.maximum.reduceat(times, offsets)
+                first[start:stop] = np.minimum.reduceat(times, offsets)
+                used[units] = True
+                bar.update(len(lengths))
+    return FileStats(str(path), raw.labels, raw.speaker, raw.class_names, spikes, duration,
+                     first, int(used.sum()))

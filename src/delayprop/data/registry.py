@@ -30,6 +30,27 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from delayprop.errors import ConfigError, DataError
+from delayprop.progress import is_terminal
+
+from .cache import load_file
+from .files import (
+    EXTENSIONS,
+    NUM_CLASSES,
+    file_name,
+    find_file,
+    matching_test_file,
+    names_split,
+    packed_files,
+    split_files,
+    strip_extension,
+)
+from .paths import resolve_data_dir
+from .reader import check_settings, num_steps_for, open_h5, read_raw
+from .remote import base_url_default
+from .remote import download as fetch
+from .shd import load_dataset
+from .synthetic import timing_task
+from .tensors import SpikeTensorDataset
 
 #: Named datasets and what they are (``--dataset`` also takes a path).
 DATASETS: Dict[str, str] = {
@@ -39,8 +60,7 @@ DATASETS: Dict[str, str] = {
     "timing": "the built-in synthetic timing task (no files), 4 classes",
 }
 #: Datasets with a fixed number of classes (files with fewer labels are padded to it).
-FIXED_CLASSES = {"shd": 20, "ssc": 35}
-_EXTENSIONS = (".h5", ".h5.gz", ".h5.zip")
+FIXED_CLASSES = NUM_CLASSES
 
 TIMING_OFFSETS = (-6, -3, 3, 6)
 TIMING_SAMPLES = {"train": 2000, "test": 1000}
@@ -68,7 +88,7 @@ def kind_of(dataset: Any) -> str:
     if name.lower() in DATASETS:
         return name.lower()
     looks_like_path = ("/" in name or os.sep in name or name.startswith(("~", "."))
-                       or name.lower().endswith(_EXTENSIONS))
+                       or name.lower().endswith(EXTENSIONS))
     if looks_like_path or Path(name).expanduser().exists():
         return "path"
     raise ConfigError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)} "
@@ -82,8 +102,8 @@ def dataset_label(dataset: str) -> str:
     if kind != "path":
         return kind
     p = Path(dataset).expanduser()
-    stem = _stem(p.name) if not p.is_dir() else p.name
-    if _names_split(stem, "train"):
+    stem = strip_extension(p.name) if not p.is_dir() else p.name
+    if names_split(stem, "train"):
         stem = stem[: -len("train")].rstrip("_-.") or p.parent.name  # train.h5: its folder
     return stem or "data"
 
@@ -108,14 +128,10 @@ def check_data_config(d: Dict[str, Any]) -> None:
     if kind == "timing":
         _timing_steps(d)
     else:
-        from .shd import check_settings
-
         check_settings(d["dt"], d["max_time"], d["channels"])
 
 
 def _timing_steps(d: Dict[str, Any]) -> int:
-    from .shd import num_steps_for
-
     dt, max_time, channels = d["dt"], d["max_time"], d["channels"]
     for k, v in (("dt", dt), ("max_time", max_time)):
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not (
@@ -132,73 +148,20 @@ def _timing_steps(d: Dict[str, Any]) -> int:
     return steps
 
 
-def _stem(name: str) -> str:
-    low = name.lower()
-    for ext in _EXTENSIONS:
-        if low.endswith(ext):
-            return name[: -len(ext)]
-    return name
-
-
-def _names_split(stem: str, split: str) -> bool:
-    """``train``, ``x_train``, ``x-train`` or ``x.train`` (any case) for split ``train``."""
-    s = stem.lower()
-    return s == split or s.endswith(("_" + split, "-" + split, "." + split))
-
-
-def _candidates(folder: Path, split: str) -> List[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
-                  and p.name.lower().endswith(_EXTENSIONS) and _names_split(_stem(p.name), split))
-
-
-def _test_file_for(train: Path) -> Optional[Path]:
-    """``x_train.h5.gz`` -> ``x_test.h5.gz`` (or .h5 / .h5.zip), if present."""
-    stem = _stem(train.name)
-    i = stem.lower().rfind("train")
-    if i < 0:
-        return None
-    test_stem = stem[:i] + "test" + stem[i + len("train"):]
-    ext = train.name[len(stem):]
-    for e in (ext,) + tuple(x for x in _EXTENSIONS if x != ext.lower()):
-        cand = train.with_name(test_stem + e)
-        if cand.is_file():
-            return cand
-    return None
-
-
 def data_files(d: Dict[str, Any]) -> Tuple[Path, Optional[Path]]:
-    """(training file, test file or None) of an ``h5`` or path dataset."""
-    from .paths import resolve_data_dir
-
+    """(training file, test file or None) of an ``h5`` or path dataset
+    (:mod:`delayprop.data.files` says which files those are)."""
     kind = kind_of(d["dataset"])
     if kind == "path":
         p = Path(d["dataset"]).expanduser()
         if p.is_file():
-            return p, _test_file_for(p)
+            return p, matching_test_file(p)
         if not p.is_dir():
             raise DataError(f"{p}: no such file or folder")
-        folder = p
-    elif kind == "h5":
-        folder = resolve_data_dir(d.get("data_dir") or None)
-    else:
-        raise ConfigError(f"dataset {kind!r} has no files of its own choosing")
-    train = _candidates(folder, "train")
-    if not train:
-        raise DataError(f"{folder}: no SHD-format training file (*train.h5, .h5.gz or .h5.zip) "
-                        "here")
-    if len(train) > 1:
-        raise DataError(f"{folder}: several training files ({', '.join(p.name for p in train)});"
-                        f" name one: --dataset {train[0]}")
-    test = _candidates(folder, "test")
-    if len(test) > 1:
-        t = _test_file_for(train[0])
-        if t is None:
-            raise DataError(f"{folder}: several test files "
-                            f"({', '.join(p.name for p in test)}) and none matches {train[0].name}")
-        return train[0], t
-    return train[0], (test[0] if test else None)
+        return split_files(p)
+    if kind == "h5":
+        return split_files(resolve_data_dir(d.get("data_dir") or None))
+    raise ConfigError(f"dataset {kind!r} has no files of its own choosing")
 
 
 @dataclass(frozen=True)
@@ -214,8 +177,6 @@ def data_shape(d: Dict[str, Any], inspect_files: bool = True) -> DataShape:
     """Input channels, classes and time steps of the [data] section ``d``. Named datasets
     know theirs; for ``h5`` and paths the files' labels are read (not the spikes) when
     ``inspect_files``."""
-    from .shd import num_steps_for
-
     kind = kind_of(d["dataset"])
     steps = num_steps_for(d["dt"], d["max_time"])
     if kind in FIXED_CLASSES:
@@ -224,8 +185,6 @@ def data_shape(d: Dict[str, Any], inspect_files: bool = True) -> DataShape:
         return DataShape(int(d["channels"]), len(TIMING_OFFSETS), steps)
     if not inspect_files:
         return DataShape(int(d["channels"]), None, steps)
-    from .reader import open_h5, read_raw
-
     classes = 0
     for path in data_files(d):
         if path is not None:
@@ -251,8 +210,8 @@ def class_hint(dataset: str) -> str:
 
 @dataclass
 class LoadedData:
-    train: Any  # SpikeTensorDataset
-    test: Any  # SpikeTensorDataset or None
+    train: SpikeTensorDataset
+    test: Optional[SpikeTensorDataset]
     notes: List[str] = field(default_factory=list)
 
 
@@ -260,13 +219,13 @@ def _say(msg: str) -> None:
     print(f"delayprop: {msg}", file=sys.stderr, flush=True)
 
 
-def _pad_classes(ds: Any, k: int) -> None:
+def _pad_classes(ds: SpikeTensorDataset, k: int) -> None:
     if ds.num_classes < k:
         ds.num_classes = k
         ds.class_names = list(ds.class_names) + [str(i) for i in range(len(ds.class_names), k)]
 
 
-def _file_notes(split: str, ds: Any) -> List[str]:
+def _file_notes(split: str, ds: SpikeTensorDataset) -> List[str]:
     how = "from the cache" if ds.from_cache else "parsed"
     notes = [f"{split}: {ds.source}, {len(ds)} samples, {ds.num_classes} classes, "
              f"x {tuple(ds.x.shape)} ({how})"]
@@ -282,14 +241,7 @@ def ensure_files(name: str, data_dir: Any, splits: List[str], download: bool,
                  progress: bool = True) -> None:
     """Download the missing ``splits`` of ``shd`` / ``ssc`` into ``data_dir`` (md5-checked)
     when ``download``; else, or when that fails, a one-line DataError."""
-    from .paths import resolve_data_dir
-    from .remote import base_url_default, file_name
-    from .remote import download as fetch
-    from .shd import find_file
-
     ddir = resolve_data_dir(data_dir)
-    from .packed import packed_files
-
     # packed splits (`delayprop data pack`) count as present; load_dataset checks their settings
     missing = [s for s in splits
                if find_file(name, s, ddir) is None and not packed_files(name, s, ddir)]
@@ -314,8 +266,6 @@ def ensure_files(name: str, data_dir: Any, splits: List[str], download: bool,
 
 def load_data(d: Dict[str, Any], need_test: bool = True, progress: bool = True) -> LoadedData:
     """Load the training (and test) set of the [data] section ``d``; see the module doc."""
-    from delayprop.progress import is_terminal
-
     kind = kind_of(d["dataset"])
     splits = ["train", "test"] if need_test else ["train"]
     if kind == "timing":
@@ -325,8 +275,6 @@ def load_data(d: Dict[str, Any], need_test: bool = True, progress: bool = True) 
                 binary=bool(d["binary"]), progress=bars)
     out: Dict[str, Any] = {}
     if kind in FIXED_CLASSES:
-        from .shd import load_dataset
-
         ensure_files(kind, d.get("data_dir") or None, splits, d.get("download", True), progress)
         for s in splits:
             if progress and not bars:
@@ -334,8 +282,6 @@ def load_data(d: Dict[str, Any], need_test: bool = True, progress: bool = True) 
             out[s] = load_dataset(kind, s, data_dir=d.get("data_dir") or None, **opts)
         notes: List[str] = []
     else:
-        from .shd import load_file
-
         train_path, test_path = data_files(d)
         notes = []
         paths = {"train": train_path, "test": test_path if need_test else None}
@@ -356,8 +302,6 @@ def load_data(d: Dict[str, Any], need_test: bool = True, progress: bool = True) 
 
 
 def _load_timing(d: Dict[str, Any], splits: List[str]) -> LoadedData:
-    from .synthetic import timing_task
-
     steps = _timing_steps(d)
     out, notes = {}, []
     for s in splits:

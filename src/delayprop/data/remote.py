@@ -20,20 +20,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from delayprop.errors import DataError
 from delayprop.fileio import lock_fd, remove_stale_temps
 
+from .files import SPLITS, check_split, file_name
 from .paths import PathLike, mark_data_dir, resolve_data_dir
 from .reader import one_line
-from .shd import SPLITS, check_split
 
 BASE_URL = "https://zenkelab.org/datasets"
 #: Environment variable naming a mirror to use instead of :data:`BASE_URL`.
 ENV_URL = "DELAYPROP_DATA_URL"
 MD5_FILE = "md5sums.txt"
 _CHUNK = 1 << 20
-
-
-def file_name(name: str, split: str) -> str:
-    """The published file name, e.g. ``shd_train.h5.gz``."""
-    return f"{name}_{split}.h5.gz"
 
 
 def _urlopen(url: str, timeout: float):

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import torch
 
-from delayprop.data.shd import SpikeTensorDataset
 from delayprop.errors import ConfigError
+
+from .tensors import SpikeTensorDataset
 
 
 def timing_task(
