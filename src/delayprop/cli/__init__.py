@@ -15,7 +15,7 @@ import sys
 from delayprop.errors import DelaypropError
 
 # Sub-command modules, in the order they appear in --help.
-_COMMANDS = ["gradcheck", "data", "train", "evaluate", "reproduce"]
+_COMMANDS = ["gradcheck", "data", "train", "evaluate", "experiment"]
 
 
 def build_parser() -> argparse.ArgumentParser:

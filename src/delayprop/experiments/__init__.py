@@ -1,26 +1,31 @@
-"""The paper's experiments as grids of configuration files, and the results table.
+"""Experiments declared as data, their runner and their results table.
 
-* ``paper``: {ff, rec} x {weights, syn, ax, both} x {eprop, bptt}, ``configs/<arch>_<delays>_
-  <method>.toml`` (16 runs per seed);
-* ``must-show``: the four SHD runs (a)-(d) of issue 4, ``configs/shd_<x>_*.toml``.
-
-:func:`run_grid` trains every (configuration, seed) in ``<out>/<dataset>/<name>/seed<k>``,
-skipping finished runs and resuming killed ones; :func:`write_results` writes
-``<out>/results.csv`` and the table inside ``<out>/RESULTS.md``.
+* :mod:`.spec`: an experiment file (``experiments/NAME.toml``) -> one :class:`RunSpec` per
+  (entry, protocol, seed);
+* :mod:`.runner`: train what is missing (in this process, in ``jobs`` processes or on Ray),
+  resume what is partial, skip what is finished; every finished run becomes a record;
+* :mod:`.records`: compact run records (``results/records/NAME.jsonl``);
+* :mod:`.table`: ``results/results.csv``, per-experiment summaries with t intervals and
+  Welch differences, figures and the README table;
+* :mod:`.stats`: the small-sample statistics behind them.
 """
 
-from .grid import GRIDS, RunSpec, config_dir, grid_configs, run_dir_for, run_grid
-from .table import CSV_COLUMNS, collect_rows, describe, write_results
+from .records import load_records, record_from_run_dir, save_records
+from .runner import execute, run_experiment, status_of
+from .spec import Experiment, RunSpec, load_experiment, plan
+from .table import CSV_COLUMNS, describe
 
 __all__ = [
     "CSV_COLUMNS",
-    "GRIDS",
+    "Experiment",
     "RunSpec",
-    "collect_rows",
-    "config_dir",
     "describe",
-    "grid_configs",
-    "run_dir_for",
-    "run_grid",
-    "write_results",
+    "execute",
+    "load_experiment",
+    "load_records",
+    "plan",
+    "record_from_run_dir",
+    "run_experiment",
+    "save_records",
+    "status_of",
 ]
