@@ -3,7 +3,7 @@ forward, and the SHD-repro epoch they add up to.
 
 Usage (from the repository root)::
 
-    python benchmarks/bench_dcls.py --out results/dcls/bench_after.json
+    python benchmarks/bench_dcls.py --threads 2 --reps 5 --out dcls_step.json
     python benchmarks/bench_dcls.py --device cuda
 
 A training step is what ``delayprop train`` does per batch with method ``dcls``: forward in

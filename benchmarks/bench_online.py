@@ -2,7 +2,7 @@
 shape: what one step costs and how much state a learner holds, and that the per-step updates
 equal the whole-sequence ones on a real-sized network.
 
-    python benchmarks/bench_online.py --out results/online/bench_online.json
+    python benchmarks/bench_online.py --out results/bench/online_step.json
 
 For each readout (fixed delay 0, learned delays): the learner's state (numbers kept between
 steps, float32 MiB per sample), the median time of one ``OnlineEprop.step`` (after a warm-up),
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kappa", type=float, default=0.9)
     ap.add_argument("--loss", choices=("sum", "mean"), default="sum")
     ap.add_argument("--rate", type=float, default=0.05, help="input spike probability per step")
-    ap.add_argument("--out", default="", help="JSON report (and a .md table beside it)")
+    ap.add_argument("--out", default="", help="write the JSON report here")
     args = ap.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error("--device cuda: no CUDA device here")
@@ -115,7 +115,6 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out, json.dumps(report, indent=2) + "\n")
-        atomic_write_text(out.with_suffix(".md"), "\n".join(lines) + "\n")
     return 0
 
 

@@ -3,7 +3,7 @@ streaming e-prop): the paper-size layer (140 -> 107 -> 20), batch 64, T = 100, s
 SHD-like input (``bench.make_batch``), untrained weights (hidden spike density ~15% per step,
 about what trained SHD networks show: 15-19%).
 
-    python benchmarks/bench_recurrent.py --out results/recurrent/bench.json
+    python benchmarks/bench_recurrent.py --out results/bench/recurrent.json
     python benchmarks/bench_recurrent.py --sparse-max 0.25   # FutureCurrents' earlier threshold
 
 ``--sparse-max`` sets ``layers.FutureCurrents.SPARSE_MAX`` (the largest spike density handled

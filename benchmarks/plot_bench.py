@@ -1,7 +1,7 @@
 """Figure of a benchmark report: training throughput and peak memory against T, e-prop and
 BPTT, per network.
 
-    python benchmarks/plot_bench.py results/bench.json results/bench.png
+    python benchmarks/plot_bench.py results/bench/cpu.json bench.png
 """
 
 from __future__ import annotations

@@ -2,15 +2,23 @@
 step of a time loop (the leaky filter of a (52, 256, 140) chunk, 104 small operations) with 1
 and with 2 intra-op threads, plus a matrix product of the same data for scale.
 
-Usage: python benchmarks/thread_stall.py   (prints one JSON object)
+Usage: python benchmarks/thread_stall.py [--out results/bench/thread_stall.json]
+(prints one JSON object; ``--out`` also writes it, through a temporary file). Medians of 5,
+the two settings interleaved twice. The stall shows where other processes keep the cores busy;
+on idle cores the two settings are close.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import platform
+import shlex
 import statistics
+import sys
 import time
+from datetime import datetime, timezone
 
 import torch
 
@@ -24,10 +32,18 @@ def loop(x: torch.Tensor, decay: float) -> None:
         out[t].add_(x[t])
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="", help="also write the JSON here")
+    args = ap.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     x = torch.rand(52, 256, 140)
     w = torch.randn(140, 107)
-    report: dict = {"load_1min_before": os.getloadavg()[0], "shape": list(x.shape)}
+    report: dict = {"command": shlex.join(["python", "benchmarks/thread_stall.py", *argv]),
+                    "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "torch": torch.__version__, "cores": os.cpu_count(),
+                    "machine": platform.machine(),
+                    "load_1min_before": os.getloadavg()[0], "shape": list(x.shape)}
     for threads in (1, 2, 1, 2):  # interleaved
         torch.set_num_threads(threads)
         loops, mms = [], []
@@ -43,7 +59,12 @@ def main() -> None:
         report[key]["loop_ms"].append(1e3 * statistics.median(loops))
         report[key]["matmul_ms"].append(1e3 * statistics.median(mms))
     report["load_1min_after"] = os.getloadavg()[0]
-    print(json.dumps(report))
+    text = json.dumps(report)
+    print(text)
+    if args.out:
+        from delayprop.fileio import atomic_write_text
+
+        atomic_write_text(args.out, text + "\n")
 
 
 if __name__ == "__main__":
