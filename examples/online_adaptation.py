@@ -9,8 +9,8 @@ per speaker: accuracy on the other half of that speaker's samples (never learned
 before and after, and on the test samples of the speakers the network was trained on (what
 the adaptation costs them).
 
-    python examples/online_adaptation.py --run results/sota/runs/<run> \\
-        --data-dir .devdata/shd --out results/online/adaptation.json
+    python examples/online_adaptation.py --run results/models/eprop_pub_seed0 \\
+        --data-dir DIR --lr 3e-4 --out runs/adaptation.json
 
 This is not the SHD benchmark protocol (it learns from test speakers' samples); it measures
 what on-device learning buys on voices the training set lacks.
