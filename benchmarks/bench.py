@@ -433,8 +433,9 @@ def cpu_model() -> str:
 
 
 def _ms(seconds: float) -> str:
+    """Milliseconds to three significant digits (whole numbers from 100 up)."""
     ms = seconds * 1e3
-    return f"{ms:.0f}" if ms >= 100 else f"{ms:.1f}" if ms >= 1 else f"{ms:.2f}"
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
 
 
 def _mib(n: int | None) -> str:

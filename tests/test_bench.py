@@ -89,5 +89,5 @@ def test_table_from_an_older_report(bench, tmp_path):
     text = md.read_text()
     assert "<!-- bench.py:begin cuda -->" in text and "(date not in the report)" in text
     assert "On one H200." in text and f"--table-from {src}" in text
-    assert "| dcls (140-256-256-20) | 207,892 | e-prop (train) | 100 | 256 | 100 | 0.39 | 400 " \
+    assert "| dcls (140-256-256-20) | 207,892 | e-prop (train) | 100 | 256 | 100 | 0.391 | 400 " \
            "| **4.00x** |" in text
