@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -100,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     rows = [measure(args, rd) for rd in (False, True)]
     report = {"args": vars(args), "torch": torch.__version__, "machine": platform.machine(),
+              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "cores": os.cpu_count(), "load_1min": os.getloadavg()[0],
               "command": "python " + " ".join([sys.argv[0]] + sys.argv[1:]), "rows": rows}
     lines = [f"Per-step e-prop, {args.n_in}-{args.hidden}-{args.n_out}, max delay "
              f"{args.max_delay}, kappa {args.kappa}, '{args.loss}' loss, batch {args.batch}, "

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
+from datetime import datetime, timezone
 
 import torch
 from bench import make_batch  # the same synthetic SHD-like input as bench.py
@@ -87,7 +89,9 @@ def main(argv: list[str] | None = None) -> int:
 
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(Path(args.out), json.dumps(
-            {"argv": sys.argv, "sparse_max": FutureCurrents.SPARSE_MAX,
+            {"argv": sys.argv, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             "cores": os.cpu_count(), "load_1min": os.getloadavg()[0],
+             "sparse_max": FutureCurrents.SPARSE_MAX,
              "kernel_sparse_max": FutureCurrents.KERNEL_SPARSE_MAX, "threads": args.threads,
              "torch": torch.__version__, "rows": rows}, indent=2))
     return 0
