@@ -2,8 +2,8 @@
 per-run reports reduced to results/online/summary.json (mean +- std over seeds 0-2 per protocol,
 per run and speaker the accuracies before and after, the learning-rate choice).
 
-The networks: round 13's recipe (learned readout delays, per-step loss, dropout 0.1, 80
-epochs), results/sota/runs/r13_rd_sum80_drop10_{pub,aug}_seed{0,1,2}. Each new speaker's
+The networks: results/sota/runs/r13_rd_sum80_drop10_{pub,aug}_seed{0,1,2} (learned readout
+delays, per-step loss, dropout 0.1, 80 epochs). Each new speaker's
 samples are split in halves (stratified by class); the network learns online, one sample at a
 time, from at most 200 of the first half (one pass, Adam, delay lr = 200 x lr) and is scored on
 the second half; "known" is the test accuracy on the speakers it was trained on. The lr was
