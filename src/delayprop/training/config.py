@@ -1,0 +1,276 @@
+"""The configuration of a run: its options, their defaults and meaning, reading, resolving and
+checking them.
+
+A run is described by one nested configuration (TOML file + command-line overrides):
+
+* ``[model]``  the :class:`~delayprop.layers.NetConfig` fields (or DCLS's for method "dcls");
+* ``[method]`` ``name`` = "eprop" | "bptt" | "dcls", ``loss`` = "sum" | "mean", ``feedback``,
+  ``reg_rate``, ``target_rate``;
+* ``[train]``  epochs, batch_size, optimizer, lr, delay_lr, weight_decay, lr_schedule, the
+  Gaussian width schedule (sigma0 -> sigma1), seed, device, threads;
+* ``[data]``   dataset (shd, ssc, h5, timing or a path: :mod:`delayprop.data.registry`),
+  data_dir, download, dt, max_time, channels, binary, val_fraction, by_speaker, val_speakers,
+  split_seed, train_subset; augmentation of the training batches (:class:`delayprop.data.Augment`):
+  channel_shift, time_jitter, time_shift.
+
+:func:`resolve_config` layers the built-in :data:`DEFAULTS`, the dataset's preset
+(:func:`delayprop.data.registry.preset`), the file (:func:`load_config`) and the overrides,
+and checks the result (:func:`check_config`; the [model] section is checked by the method that
+will build the network, :meth:`delayprop.training.methods.Method.check_model`).
+:data:`OPTION_DOCS` says what each [method], [train] and [data] option means (``delayprop train
+--help`` shows it). :func:`config_difference` compares two resolved configurations, ignoring the
+:data:`RUNTIME_OPTIONS` that do not change results.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from delayprop.data.batching import Augment
+from delayprop.data.registry import check_data_config, preset
+from delayprop.errors import ConfigError
+from delayprop.losses import LOSSES
+from delayprop.training.methods import METHOD_CLASSES
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+#: The learning methods ``[method] name`` may name (:mod:`delayprop.training.methods`).
+METHODS = tuple(METHOD_CLASSES)
+
+SECTIONS = ("model", "method", "train", "data")
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "model": {},  # NetConfig (or DCLSConfig) defaults fill the rest
+    "method": {
+        "name": "eprop",
+        "loss": "sum",
+        "feedback": "symmetric",
+        "reg_rate": 0.0,
+        "target_rate": 0.01,
+    },
+    "train": {
+        "epochs": 30,
+        "batch_size": 64,
+        "optimizer": "adam",
+        "lr": 2e-3,
+        "delay_lr": 0.1,
+        "weight_decay": 0.0,
+        "input_dropout": 0.0,  # 0: off
+        "ema": 0.0,  # 0: off; else the decay of the evaluated weight average (averaging.py)
+        "lr_schedule": "cosine",
+        "sigma0": 0.0,  # 0: keep the model's sigma, no schedule
+        "sigma1": 0.0,
+        "sigma_decay_fraction": 0.5,
+        "seed": 0,
+        "device": "cpu",
+        "threads": 0,  # 0: leave torch's default
+        "eval_batch_size": 512,
+    },
+    "data": {
+        "dataset": "shd",
+        "data_dir": "",
+        "dt": 0.01,
+        "max_time": 1.0,
+        "channels": 140,
+        "binary": False,
+        "val_fraction": 0.1,
+        "by_speaker": False,
+        "val_speakers": [],  # speaker ids to hold out; empty: by_speaker / val_fraction decide
+        "split_seed": 0,
+        "train_subset": 0,  # 0: all training samples
+        # training-batch augmentation (data.Augment), off by default
+        "channel_shift": 0,  # +-k input channels per sample
+        "time_jitter": 0.0,  # per-spike Gaussian jitter, in steps
+        "time_shift": 0,  # +-k steps per sample
+        "download": True,  # shd/ssc: fetch missing files (md5-checked)
+    },
+}
+
+#: What each [method], [train] and [data] option means, with its unit; ``delayprop train
+#: --help`` shows these (the [model] options are documented in NetConfig's docstring).
+OPTION_DOCS: dict[str, dict[str, str]] = {
+    "method": {
+        "name": "learning rule: e-prop, BPTT or the DCLS baseline",
+        "loss": "sum: cross-entropy at every step; mean: of the time-averaged output",
+        "feedback": "e-prop learning-signal weights: symmetric (W_out^T) or fixed random",
+        "reg_rate": "firing-rate regularisation strength (0: off)",
+        "target_rate": "target firing rate of the regularisation, spikes per step",
+    },
+    "train": {
+        "epochs": "passes over the training split",
+        "batch_size": "samples per update",
+        "optimizer": "optimiser (SGD with momentum 0.9)",
+        "lr": "learning rate of the weights",
+        "delay_lr": "learning rate of the delays, in steps per unit update",
+        "weight_decay": "weight decay of the weights (not the delays)",
+        "input_dropout": "training only: each sample drops each input channel for the whole "
+                         "sequence with this probability; kept channels are scaled by "
+                         "1 / (1 - p)",
+        "ema": "weight averaging: validate, select and test an exponential moving average of "
+               "the parameters with this decay per optimiser step (0: off; 0.999: a horizon "
+               "of 1000 steps); training continues on the raw parameters",
+        "lr_schedule": "cosine: decay the learning rates over the epochs; none: constant",
+        "sigma0": "Gaussian delay width at the first epoch, in steps (0: keep model.sigma)",
+        "sigma1": "Gaussian delay width at the end of the decay, in steps",
+        "sigma_decay_fraction": "fraction of the epochs over which sigma0 decays to sigma1",
+        "seed": "seed of the batch order and of Python/NumPy/torch",
+        "device": "torch device (cpu, cuda, cuda:1, ...)",
+        "threads": "torch CPU threads (0: torch's default)",
+        "eval_batch_size": "samples per batch when evaluating",
+    },
+    "data": {
+        "dataset": "shd, ssc, h5 (SHD-format files in --data-dir, classes from the files), "
+                   "timing (built-in synthetic task, no files; brings its own model and train "
+                   "defaults, see --print-config) or the path of an SHD-format "
+                   "training file",
+        "data_dir": "folder of the data files (shd, ssc, h5)",
+        "dt": "time step of the binned input, in seconds",
+        "max_time": "input duration, in seconds; later spikes are dropped (and counted)",
+        "channels": "input channels: SHD's 700 summed in groups (must divide 700); timing: "
+                    "A, B and channels - 2 noise channels",
+        "binary": "clip spike counts per step and channel to 1",
+        "val_fraction": "share of the training file held out for validation",
+        "by_speaker": "hold out whole speakers for validation (needs speaker ids)",
+        "val_speakers": "hold out exactly these speakers (ids in the training file) for "
+                        "validation; overrides by_speaker and val_fraction",
+        "split_seed": "seed of the validation split (and of train_subset)",
+        "train_subset": "train on this many samples of the training split (0: all)",
+        "channel_shift": "augmentation: shift each sample by up to +-k channels",
+        "time_jitter": "augmentation: per-spike Gaussian jitter, std in steps",
+        "time_shift": "augmentation: shift each sample by up to +-k steps",
+        "download": "shd/ssc: download missing files (md5-checked)",
+    },
+}
+
+
+def load_config(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
+    """Read a TOML configuration file into a nested dict (sections as in the module doc)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such configuration file")
+    try:
+        with open(p, "rb") as f:
+            raw = tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{p}: invalid TOML ({exc})") from None
+    unknown = sorted(k for k in raw if k not in SECTIONS and k != "name")
+    if unknown:
+        raise ConfigError(f"{p}: unknown section(s) {', '.join(unknown)}; expected {SECTIONS}")
+    return raw
+
+
+def resolve_config(
+    raw: dict[str, Any] | None = None, overrides: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """Defaults <- file <- overrides, checked. Returns a new nested dict (JSON-serialisable)."""
+    cfg: dict[str, Any] = copy.deepcopy(DEFAULTS)
+    cfg["name"] = ""
+    for src in _dataset_preset(raw or {}, overrides or {}), (raw or {}), (overrides or {}):
+        for sec, values in src.items():
+            if sec == "name":
+                if values:
+                    cfg["name"] = str(values)
+                continue
+            if sec not in SECTIONS:
+                raise ConfigError(f"unknown configuration section {sec!r}")
+            if not isinstance(values, dict):
+                raise ConfigError(f"section [{sec}] must be a table")
+            for k, v in values.items():
+                if v is None:
+                    continue
+                if sec != "model" and k not in DEFAULTS[sec]:
+                    raise ConfigError(f"unknown option {sec}.{k}")
+                cfg[sec][k] = v
+    check_config(cfg)
+    return cfg
+
+
+
+def _dataset_preset(*sources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The defaults of the dataset the sources name (e.g. ``timing``'s small network)."""
+    dataset, method = DEFAULTS["data"]["dataset"], DEFAULTS["method"]["name"]
+    for src in sources:
+        d, m = src.get("data"), src.get("method")
+        if isinstance(d, dict) and d.get("dataset") is not None:
+            dataset = d["dataset"]
+        if isinstance(m, dict) and m.get("name") is not None:
+            method = m["name"]
+    return preset(dataset, method)
+
+
+def check_config(cfg: dict[str, Any]) -> None:
+    """Raise ConfigError on an invalid resolved configuration."""
+    m, t, d = cfg["method"], cfg["train"], cfg["data"]
+    if m["name"] not in METHODS:
+        raise ConfigError(f"method.name must be one of {METHODS}, got {m['name']!r}")
+    if m["loss"] not in LOSSES:
+        raise ConfigError(f"method.loss must be one of {LOSSES}, got {m['loss']!r}")
+    METHOD_CLASSES[m["name"]].check_model(cfg["model"], m["loss"])
+    for k in ("epochs", "batch_size", "eval_batch_size"):
+        if not isinstance(t[k], int) or isinstance(t[k], bool) or t[k] < 1:
+            raise ConfigError(f"train.{k} must be a positive integer, got {t[k]!r}")
+    for k in ("lr", "delay_lr", "weight_decay", "sigma0", "sigma1"):
+        if not isinstance(t[k], (int, float)) or t[k] < 0 or not math.isfinite(t[k]):
+            raise ConfigError(f"train.{k} must be a finite number >= 0, got {t[k]!r}")
+    p_in = t["input_dropout"]
+    if isinstance(p_in, bool) or not isinstance(p_in, (int, float)) or not 0 <= p_in < 1:
+        raise ConfigError(f"train.input_dropout must be in [0, 1), got {p_in!r}")
+    ema = t["ema"]
+    if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 <= ema < 1:
+        raise ConfigError(f"train.ema must be in [0, 1) (0: off), got {ema!r}")
+    if t["optimizer"] not in ("adam", "adamw", "sgd"):
+        raise ConfigError(f"train.optimizer must be adam, adamw or sgd, got {t['optimizer']!r}")
+    if t["lr_schedule"] not in ("none", "cosine"):
+        raise ConfigError(f"train.lr_schedule must be none or cosine, got {t['lr_schedule']!r}")
+    if (t["sigma0"] > 0) != (t["sigma1"] > 0):
+        raise ConfigError("train.sigma0 and train.sigma1 must both be > 0 (schedule) or both 0")
+    if not 0 < t["sigma_decay_fraction"] <= 1:
+        raise ConfigError("train.sigma_decay_fraction must be in (0, 1]")
+    if not 0 < d["val_fraction"] < 1:
+        raise ConfigError(f"data.val_fraction must be in (0, 1), got {d['val_fraction']}")
+    if d["train_subset"] < 0:
+        raise ConfigError("data.train_subset must be >= 0")
+    vs = d["val_speakers"]
+    if not isinstance(vs, list) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0
+                                       for v in vs):
+        raise ConfigError(f"data.val_speakers must be a list of speaker ids (integers >= 0), "
+                          f"got {vs!r}")
+    augment_of(d)  # validates the augmentation options
+    check_data_config(d)
+
+
+def augment_of(d: dict[str, Any]) -> Augment | None:
+    """The training-batch augmentation of a [data] section, or None when it is off."""
+    try:
+        aug = Augment(channel_shift=d["channel_shift"], time_jitter=float(d["time_jitter"]),
+                      time_shift=d["time_shift"])
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"data augmentation: {e}") from None
+    return aug if aug.active else None
+
+
+#: Options that do not change the results (where and how fast a run computes).
+RUNTIME_OPTIONS = {("train", "threads"), ("train", "device"), ("train", "eval_batch_size"),
+                   ("data", "data_dir"), ("data", "download")}
+
+
+def config_difference(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The options ('section.key') in which two resolved configurations differ, ignoring
+    :data:`RUNTIME_OPTIONS`; an option one of them lacks (a run from before the option
+    existed) counts as its default."""
+    def get(c: dict[str, Any], s: str, k: str) -> Any:
+        return c[s].get(k, DEFAULTS[s].get(k))
+
+    diff = [f"{s}.{k}" for s in SECTIONS for k in set(a[s]) | set(b[s])
+            if (s, k) not in RUNTIME_OPTIONS and get(a, s, k) != get(b, s, k)]
+    if a.get("name", "") != b.get("name", ""):
+        diff.append("name")
+    return sorted(diff)
