@@ -212,7 +212,8 @@ def test_final_recipe_configs_are_the_runs_of_round_13(proto, suffix):
     from delayprop.train import config_difference, load_config, resolve_config
 
     root = Path(__file__).resolve().parents[1]
-    cfg = resolve_config(load_config(root / "configs" / "search" / f"shd_eprop_round13{suffix}.toml"))
+    cfg = resolve_config(load_config(root / "configs" / "search"
+                                     / f"shd_eprop_round13{suffix}.toml"))
     run = root / "results/sota/runs" / f"r13_rd_sum80_drop10_{proto}_seed0" / "config.json"
     assert set(config_difference(cfg, json.loads(run.read_text()))) <= {"name", "model.seed"}
     assert cfg["model"]["readout_delays"] and cfg["model"]["dropout"] == 0.1

@@ -41,7 +41,7 @@ def weights_note(ckpt: dict) -> str:
 
 
 def _checkpoint_path(target: str) -> Path:
-    from delayprop.train import BEST, CHECKPOINT
+    from delayprop.training.rundir import BEST, CHECKPOINT
 
     p = Path(target)
     if p.is_dir():
@@ -64,13 +64,9 @@ def _run(args: argparse.Namespace) -> int:
 
     from delayprop.latency import network_latency
     from delayprop.safety import check_device
-    from delayprop.train import (
-        evaluate,
-        load_checkpoint,
-        load_splits,
-        model_from_checkpoint,
-        seen_unseen,
-    )
+    from delayprop.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from delayprop.training.evaluation import evaluate, seen_unseen
+    from delayprop.training.splits import load_splits
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -38,7 +38,7 @@ def _flag(section: str, key: str) -> str:
 def _options() -> list[tuple[str, str, Any]]:
     """(section, key, default) of every configuration option."""
     from delayprop.layers import NetConfig
-    from delayprop.train import DEFAULTS
+    from delayprop.training.config import DEFAULTS
 
     out: list[tuple[str, str, Any]] = []
     for f in fields(NetConfig):
@@ -92,7 +92,7 @@ def add_config_flags(parser: argparse.ArgumentParser, sections: tuple[str, ...] 
 
 
 def _toml_value(text: str) -> Any:
-    from delayprop.train import tomllib
+    from delayprop.training.config import tomllib
 
     try:
         return tomllib.loads(f"v = {text}")["v"]
@@ -118,7 +118,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
 
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Resolved configuration: defaults <- --config file <- flags."""
-    from delayprop.train import load_config, resolve_config
+    from delayprop.training.config import load_config, resolve_config
 
     raw = load_config(args.config) if getattr(args, "config", None) else {}
     cfg = resolve_config(raw, config_overrides(args))
@@ -138,26 +138,18 @@ def model_for_data(cfg: dict[str, Any], inspect_files: bool = True) -> dict[str,
     """The [model] section as the run will use it: every field, ``n_in`` / ``n_out`` / ``dt``
     from the data where not given. Raises the same ConfigError as training if they do not fit
     (SHD-format files are read for their classes only if ``inspect_files``)."""
-    from dataclasses import asdict
-
     from delayprop.data.registry import data_shape
-    from delayprop.train import fit_model_config
+    from delayprop.training.methods import METHOD_CLASSES, fit_model_config
 
     shape = data_shape(cfg["data"], inspect_files=inspect_files)
     mc = fit_model_config(cfg, shape.channels, shape.num_classes)
-    if cfg["method"]["name"] == "dcls":
-        from delayprop.baselines.dcls import DCLSConfig
-
-        full = asdict(DCLSConfig(**mc))
-    else:
-        from delayprop.layers import NetConfig
-
-        full = NetConfig.from_dict(mc).to_dict()
+    full = METHOD_CLASSES[cfg["method"]["name"]].complete_model_config(mc)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in full.items()}
 
 
 def _run(args: argparse.Namespace) -> int:
-    from delayprop.train import FINAL, train
+    from delayprop.training.loop import train
+    from delayprop.training.rundir import FINAL
 
     cfg = config_from_args(args)
     run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / cfg["name"]

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 import torch
@@ -184,6 +184,12 @@ class Method(ABC):
     def check_model(cls, model: dict[str, Any], loss: str) -> None:
         """Raise ConfigError if the ``[model]`` table (or the loss) does not suit the method."""
 
+    @classmethod
+    @abstractmethod
+    def complete_model_config(cls, model_cfg: dict[str, Any]) -> dict[str, Any]:
+        """Every field of the network's configuration: a fitted ``[model]`` table
+        (:func:`fit_model_config`) with the defaults of the fields it does not give."""
+
     @abstractmethod
     def build_net(self, model_cfg: dict[str, Any]) -> torch.nn.Module:
         """The network of a fitted ``[model]`` table."""
@@ -282,6 +288,10 @@ class DelayNetMethod(Method):
             raise ConfigError(f"unknown model option(s): {', '.join(unknown)}")
         NetConfig.from_dict(model)  # validates
 
+    @classmethod
+    def complete_model_config(cls, model_cfg: dict[str, Any]) -> dict[str, Any]:
+        return NetConfig.from_dict(model_cfg).to_dict()
+
     def build_net(self, model_cfg: dict[str, Any]) -> torch.nn.Module:
         return DelayNet(NetConfig.from_dict(model_cfg))
 
@@ -350,6 +360,10 @@ class Dcls(Method):
     @classmethod
     def check_model(cls, model: dict[str, Any], loss: str) -> None:
         check_dcls_model(model, loss)
+
+    @classmethod
+    def complete_model_config(cls, model_cfg: dict[str, Any]) -> dict[str, Any]:
+        return asdict(DCLSConfig(**model_cfg))
 
     def build_net(self, model_cfg: dict[str, Any]) -> torch.nn.Module:
         return DCLSNet(DCLSConfig(**model_cfg))
