@@ -62,11 +62,16 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if not paths:
         print("no experiments/ folder with *.toml files here")
         return 0
+    from delayprop.experiments.runner import DONE, status_of
+    from delayprop.experiments.spec import plan
+
     for p in paths:
         exp = load_experiment(str(p))
-        n = sum(len(e.seeds) * max(1, len(e.protocols)) for e in exp.entries)
-        done = len(load_records(records_path(args.records, exp.name)))
-        print(f"{exp.name:12s} {done:4d}/{n:<4d} runs recorded  {exp.description}")
+        planned = status_of(plan(exp, args.out), args.records)
+        done = sum(1 for q in planned if q.status == DONE)
+        extra = len(load_records(records_path(args.records, exp.name))) - done
+        more = f" (+{extra} other)" if extra > 0 else ""
+        print(f"{exp.name:12s} {done:4d}/{len(planned):<4d} runs done{more}  {exp.description}")
     return 0
 
 
