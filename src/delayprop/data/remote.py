@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 from delayprop.errors import DataError
 from delayprop.fileio import lock_fd, remove_stale_temps
+from delayprop.progress import progress_bar
 
 from .files import SPLITS, check_split, file_name
 from .paths import PathLike, mark_data_dir, resolve_data_dir
@@ -100,8 +101,6 @@ def download_file(
     On any failure (network error, short read, checksum mismatch, Ctrl-C) the temporary file
     is removed and ``dest`` is left as it was.
     """
-    from delayprop.progress import progress_bar
-
     dest = Path(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)

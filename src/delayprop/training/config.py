@@ -45,8 +45,10 @@ else:  # pragma: no cover
 #: The learning methods ``[method] name`` may name (:mod:`delayprop.training.methods`).
 METHODS = tuple(METHOD_CLASSES)
 
+#: The sections of a configuration (a file may also set a top-level ``name``).
 SECTIONS = ("model", "method", "train", "data")
 
+#: The built-in default of every [method], [train] and [data] option.
 DEFAULTS: dict[str, dict[str, Any]] = {
     "model": {},  # NetConfig (or DCLSConfig) defaults fill the rest
     "method": {
@@ -170,7 +172,8 @@ def load_config(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
 def resolve_config(
     raw: dict[str, Any] | None = None, overrides: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """Defaults <- file <- overrides, checked. Returns a new nested dict (JSON-serialisable)."""
+    """Defaults <- the dataset's preset <- file <- overrides, checked. Returns a new nested
+    dict (JSON-serialisable)."""
     cfg: dict[str, Any] = copy.deepcopy(DEFAULTS)
     cfg["name"] = ""
     for src in _dataset_preset(raw or {}, overrides or {}), (raw or {}), (overrides or {}):
@@ -191,7 +194,6 @@ def resolve_config(
                 cfg[sec][k] = v
     check_config(cfg)
     return cfg
-
 
 
 def _dataset_preset(*sources: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -37,6 +37,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from delayprop import plots as plotting
 from delayprop import safety
 from delayprop.averaging import WeightAverage
 from delayprop.data.batching import Augment, batches
@@ -328,8 +329,6 @@ def _final_test(cfg: dict[str, Any], run_dir: Path, method: Method, splits: Spli
                 f"{k} in training ({len(g['speakers'])} speakers, {g['n']} samples) acc "
                 f"{g['accuracy']:.4f}" for k, g in groups.items()))
     if plots:
-        from delayprop import plots as plotting  # matplotlib, only when plotting
-
         try:
             plotting.plot_run(run_dir, model=method, splits=splits,
                               confusion=np.load(run_dir / "test_confusion.npy")
