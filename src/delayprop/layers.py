@@ -300,6 +300,22 @@ class DelayNet(nn.Module):
             return self.readout.weight.detach()
         return getattr(self, f"feedback_{layer}")
 
+    # -- NIR -------------------------------------------------------------------------------
+    def to_nir(self, **kwargs):
+        """This network with hard delays as a ``nir.NIRGraph``
+        (:func:`delayprop.export.nir.to_nir`; needs the ``nir`` extra)."""
+        from delayprop.export.nir import to_nir
+
+        return to_nir(self, **kwargs)
+
+    @classmethod
+    def from_nir(cls, graph, **kwargs) -> DelayNet:
+        """The hard-delay network of a NIR graph or ``.nir`` file that :meth:`to_nir` wrote
+        (:func:`delayprop.export.nir.from_nir`)."""
+        from delayprop.export.nir import from_nir
+
+        return from_nir(graph, net_class=cls, config_class=NetConfig, **kwargs)
+
     # -- inputs ------------------------------------------------------------------------------
     def check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 3 or x.shape[-1] != self.config.n_in:
