@@ -1,6 +1,9 @@
 """``delayprop eval RUN_DIR|CHECKPOINT``: accuracy, per-class accuracy, accuracy per speaker
 (seen in training or not), parameter count and inference latency (:mod:`delayprop.latency`) of
-a trained model.
+a trained model; with ``--weight-bits N ...`` also the accuracy with the weights quantised to N
+bits (one scale per synapse group), with ``--cost`` the hardware-cost report
+(:mod:`delayprop.export.cost`: synapses, delays and their bits, delay-buffer memory, synaptic
+operations and spikes per inference measured on the split).
 
 Given a run directory it evaluates ``best.pt`` (the model selected on validation accuracy);
 given a ``.pt`` file, that checkpoint. The data settings come from the checkpoint's
@@ -89,6 +92,20 @@ def _run(args: argparse.Namespace) -> int:
     speakers = []  # SHD's test file is mostly speakers the training file lacks
     if (ds.speaker >= 0).any():
         speakers = res.per_speaker(ds.speaker.numpy(), splits.train.speaker.unique().numpy())
+    bits = tuple(args.weight_bits or ())
+    quantised, hardware = {}, None
+    if args.cost:
+        from delayprop.export.cost import hardware_cost, jsonable
+
+        hardware = jsonable(hardware_cost(
+            model, ds, weight_bits=bits, batch_size=args.batch_size, device=args.device,
+            progress=not args.quiet, dt_ms=lat["dt_ms"], accuracy=res.accuracy))
+        quantised = {k: v for k, v in hardware["accuracy"].items() if k != "float32"}
+    elif bits:
+        from delayprop.export.cost import quantised_accuracies
+
+        quantised = quantised_accuracies(model, ds, bits, batch_size=args.batch_size,
+                                         device=args.device)
     if args.json:
         print(json.dumps({
             "checkpoint": str(path), "epoch": ckpt.get("epoch"), "split": args.split,
@@ -97,6 +114,8 @@ def _run(args: argparse.Namespace) -> int:
             "per_speaker": speakers, "speakers": seen_unseen(speakers),
             "params": params, "latency": lat,
             "weights": "moving average" if holds_average(ckpt) else "raw",
+            **({"quantised_accuracy": quantised} if bits else {}),
+            **({"hardware": hardware} if hardware is not None else {}),
         }, indent=2))
         return 0
     print(f"{path} (epoch {ckpt.get('epoch')}), {args.split} split, {len(res.targets)} samples")
@@ -104,6 +123,9 @@ def _run(args: argparse.Namespace) -> int:
     if note:
         print(note)
     print(f"accuracy {res.accuracy:.4f}   loss {res.loss:.4g}")
+    for b, acc in quantised.items():
+        print(f"accuracy {acc:.4f} with the weights quantised to {b} bits (one scale per "
+              f"synapse group)")
     print("parameters " + ", ".join(f"{k} {v:,}" for k, v in params.items()))
     pad = (f"; output read {lat['readout_padding_steps']} steps after the input ends"
            if lat["readout_padding_steps"] else "")
@@ -114,6 +136,10 @@ def _run(args: argparse.Namespace) -> int:
     for c, (a, n) in enumerate(zip(per_class, counts)):
         name = splits.class_names[c] if c < len(splits.class_names) else str(c)
         print(f"{name:>24s} {n:5d} {'-' if math.isnan(a) else f'{a:.4f}':>9s}")
+    if hardware is not None:
+        from delayprop.export.cost import format_report
+
+        print(format_report(hardware))
     if speakers:
         print(f"{'speaker':>24s} {'n':>5s} {'accuracy':>9s}  in the training split")
         for r in speakers:
@@ -136,6 +162,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--batch-size", type=int, default=512)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    p.add_argument("--weight-bits", type=int, nargs="+", metavar="N",
+                   help="also the accuracy with the weights quantised to N bits (e.g. 8 4 2)")
+    p.add_argument("--cost", action="store_true",
+                   help="hardware-cost report: synapses, delays and bits, delay buffers, "
+                        "synaptic operations and spikes per inference")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     p.set_defaults(func=_run)

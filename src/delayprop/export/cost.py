@@ -270,21 +270,33 @@ def hardware_cost(model: Any, ds: Any, *, weight_bits: tuple[int, ...] = (),
         "weight_memory_bits": {"32": 32 * n_weights,
                                **{str(b): b * n_weights for b in weight_bits}},
     }
-    acc = {}
     if accuracy is None:
         accuracy = evaluate(model, ds, batch_size=batch_size, device=device).accuracy
-    acc["float32"] = float(accuracy)
+    report["accuracy"] = {"float32": float(accuracy), **quantised_accuracies(
+        model, ds, weight_bits, batch_size=batch_size, device=device)}
+    return report
+
+
+def quantised_accuracies(model: Any, ds: Any, weight_bits: tuple[int, ...], *,
+                         batch_size: int = 256, device: str = "cpu") -> dict[str, float]:
+    """{str(bits): accuracy on ``ds``} of ``model`` with its weights quantised to each width
+    (:func:`quantise_network_`, in place and restored afterwards)."""
+    from delayprop.training.evaluation import evaluate
+
+    net = model.net
+    for b in weight_bits:
+        quantise_tensor(torch.zeros(1), b)  # validates before the long part
+    acc: dict[str, float] = {}
     saved = copy.deepcopy(net.state_dict())
     try:
-        for b in weight_bits:  # quantised in place, restored after
+        for b in weight_bits:
             quantise_network_(net, b)
             acc[str(b)] = float(evaluate(model, ds, batch_size=batch_size,
                                          device=device).accuracy)
             net.load_state_dict(saved)
     finally:
         net.load_state_dict(saved)
-    report["accuracy"] = acc
-    return report
+    return acc
 
 
 def format_report(rep: dict[str, Any]) -> str:
