@@ -397,7 +397,9 @@ def from_nir(graph: Any, *, net_class: Any, config_class: Any, dt: float | None 
             w = np.asarray(node.weight, dtype=np.float64)
             src, chain = trace(s, target)
             if (p["reset"] == "subtract" and src == target and not chain
-                    and "reset_node" not in p and np.array_equal(w, -np.diag(p["theta"]))):
+                    and "reset_node" not in p and np.array_equal(
+                        np.asarray(node.weight), (-np.diag(p["theta"])).astype(
+                            np.asarray(node.weight).dtype))):
                 p["reset_node"] = s  # the reset loop (a recurrent branch besides it is not)
                 continue
             n_pre = w.shape[1]
