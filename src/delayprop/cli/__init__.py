@@ -15,7 +15,7 @@ import sys
 from delayprop.errors import DelaypropError
 
 # Sub-command modules, in the order they appear in --help.
-_COMMANDS = ["gradcheck", "data", "train", "evaluate", "export", "experiment"]
+_COMMANDS = ["gradcheck", "data", "train", "evaluate", "adapt", "export", "experiment"]
 
 
 def build_parser() -> argparse.ArgumentParser:
