@@ -76,10 +76,6 @@ def test_dataset_names_paths_and_labels(tmp_path):
     assert registry.dataset_label("x/digits_train.h5.gz") == "digits"
     assert registry.dataset_label("x/train.h5") == "x"  # then the folder names it
     assert registry.dataset_label("timing") == "timing"
-    from delayprop.experiments.grid import run_dir_for
-
-    cfg = resolve_config({"name": "a", "data": {"dataset": str(tmp_path / "d_train.h5")}})
-    assert run_dir_for("out", cfg, 0) == Path("out/d/a/seed0")
 
 
 def test_h5_files_found_and_classes_from_the_files(tmp_path, digits):

@@ -202,11 +202,21 @@ def test_eprop_equals_bptt_with_readout_delays_and_dropout(loss, kappa):
     assert rel_err(b.grads["readout.syn_delay"], free.grads["readout.syn_delay"]) > 1e-3
 
 
+def recorded_config(experiment: str, run: str) -> dict:
+    """The resolved configuration a kept run record holds."""
+    from pathlib import Path
+
+    from delayprop.experiments.records import load_records
+
+    root = Path(__file__).resolve().parents[1]
+    return load_records(root / "results" / "records" / f"{experiment}.jsonl")[run]["config"]
+
+
 @pytest.mark.parametrize("proto,suffix", [("pub", ""), ("aug", "_aug")])
 def test_final_recipe_configs_are_the_runs_of_round_13(proto, suffix):
-    """configs/search/shd_eprop_round13*.toml resolve to the configuration the round-13 runs trained
-    with (results/sota/runs/r13_rd_sum80_drop10_*), but for the name and the CLI's model seed."""
-    import json
+    """configs/search/shd_eprop_round13*.toml resolve to the configuration the round-13 runs
+    trained with (their records in results/records/search.jsonl), but for the name and the
+    CLI's model seed."""
     from pathlib import Path
 
     from delayprop.train import config_difference, load_config, resolve_config
@@ -214,8 +224,8 @@ def test_final_recipe_configs_are_the_runs_of_round_13(proto, suffix):
     root = Path(__file__).resolve().parents[1]
     cfg = resolve_config(load_config(root / "configs" / "search"
                                      / f"shd_eprop_round13{suffix}.toml"))
-    run = root / "results/sota/runs" / f"r13_rd_sum80_drop10_{proto}_seed0" / "config.json"
-    assert set(config_difference(cfg, json.loads(run.read_text()))) <= {"name", "model.seed"}
+    run = recorded_config("search", f"sota.r13_rd_sum80_drop10_{proto}_seed0")
+    assert set(config_difference(cfg, run)) <= {"name", "model.seed"}
     assert cfg["model"]["readout_delays"] and cfg["model"]["dropout"] == 0.1
 
 
@@ -226,10 +236,9 @@ def test_final_recipe_configs_are_the_runs_of_round_13(proto, suffix):
 def test_round_recipe_configs_are_its_runs(proto, suffix, round_, runs, sigma, delay_lr):
     """configs/search/shd_eprop_round{18,20}*.toml and configs/shd_eprop*.toml (the recipe of
     round 22) resolve to the configuration of the runs the
-    round chose (results/sota/runs/r16_rd_idrop10_*: round 13's recipe + --input-dropout 0.1;
-    r20_sigma2_*: that + --sigma 2; r22_dlr05_*: that + --delay-lr 0.5), but for the name and
-    the CLI's model seed."""
-    import json
+    round chose (records in results/records/: r16_rd_idrop10_*: round 13's recipe +
+    --input-dropout 0.1; r20_sigma2_*: that + --sigma 2; r22_dlr05_* (now sota's eprop_*): that
+    + --delay-lr 0.5), but for the name and the CLI's model seed."""
     from pathlib import Path
 
     from delayprop.train import config_difference, load_config, resolve_config
@@ -238,7 +247,8 @@ def test_round_recipe_configs_are_its_runs(proto, suffix, round_, runs, sigma, d
     path = (root / "configs" / f"shd_eprop{suffix}.toml" if round_ == 22
             else root / "configs" / "search" / f"shd_eprop_round{round_}{suffix}.toml")
     cfg = resolve_config(load_config(path))
-    run = root / "results/sota/runs" / f"{runs}_{proto}_seed0" / "config.json"
-    assert set(config_difference(cfg, json.loads(run.read_text()))) <= {"name", "model.seed"}
+    run = (recorded_config("sota", f"eprop_{proto}_seed0") if round_ == 22
+           else recorded_config("search", f"sota.{runs}_{proto}_seed0"))
+    assert set(config_difference(cfg, run)) <= {"name", "model.seed"}
     assert cfg["train"]["input_dropout"] == 0.1 and cfg["model"]["dropout"] == 0.1
     assert cfg["model"]["sigma"] == sigma and cfg["train"]["delay_lr"] == delay_lr
