@@ -73,7 +73,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "sigma_decay_fraction": 0.5,
         "seed": 0,
         "device": "cpu",
-        "threads": 0,  # 0: leave torch's default
+        "threads": 0,  # 0: 1 for a small network, else torch's default (delayprop.threads)
         "eval_batch_size": 512,
     },
     "data": {
@@ -125,7 +125,7 @@ OPTION_DOCS: dict[str, dict[str, str]] = {
         "sigma_decay_fraction": "fraction of the epochs over which sigma0 decays to sigma1",
         "seed": "seed of the batch order and of Python/NumPy/torch",
         "device": "torch device (cpu, cuda, cuda:1, ...)",
-        "threads": "torch CPU threads (0: torch's default)",
+        "threads": "torch CPU threads (0: 1 for a small network, else torch's default)",
         "eval_batch_size": "samples per batch when evaluating",
     },
     "data": {

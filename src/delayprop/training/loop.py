@@ -44,6 +44,7 @@ from delayprop.data.batching import Augment, batches
 from delayprop.errors import ConfigError
 from delayprop.fileio import atomic_np_save, atomic_torch_save, atomic_write_text
 from delayprop.progress import progress_bar
+from delayprop.threads import apply_threads
 from delayprop.training.checkpoint import (
     checkpoint_state,
     load_checkpoint,
@@ -111,8 +112,7 @@ def train(
     """
     run_dir = Path(run_dir)
     t_cfg = cfg["train"]
-    if t_cfg["threads"]:
-        torch.set_num_threads(int(t_cfg["threads"]))
+    apply_threads(cfg)  # train.threads, else 1 thread for a small network
     if (run_dir / CHECKPOINT).exists() and not resume:
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it "
                           f"or choose another --run-dir")
