@@ -259,19 +259,28 @@ def readme_table(groups: list[Group], exp: Experiment, command: str) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     comps = [c for c in comparisons(groups, exp)
              if c["a"].entry in exp.readme and c["b"].entry in exp.readme]
-    notes = []
+    text = "\n".join(lines) + "\n\nMean test accuracy with its t-based 95% interval over n seeds."
+    pairs: list[tuple[str, str]] = []
     for c in comps:
-        iv = c["interval"]
-        if math.isnan(iv.low):
-            continue
-        notes.append(f"{c['a'].label} - {c['b'].label}, {c['a'].protocol}: "
-                     f"{100 * iv.estimate:+.1f} points [{100 * iv.low:+.1f}, "
-                     f"{100 * iv.high:+.1f}]")
-    text = "\n".join(lines) + "\n\nMean test accuracy with its t-based 95% interval over n " \
-        "seeds."
-    if notes:
-        text += " Differences (Welch 95% interval): " + "; ".join(notes) + "."
-    return f"{text}\nRegenerate with `{command}`."
+        if (c["a"].entry, c["b"].entry) not in pairs:
+            pairs.append((c["a"].entry, c["b"].entry))
+    if pairs:
+        head = ["difference (points)"] + [lab for _, lab in prots]
+        diff = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for a, b in pairs:
+            cells = []
+            for p, _ in prots:
+                c = next((c for c in comps if c["a"].entry == a and c["b"].entry == b
+                          and c["a"].protocol_key == p), None)
+                iv = c["interval"] if c else None
+                cells.append("-" if iv is None or math.isnan(iv.low) else
+                             f"{100 * iv.estimate:+.1f} [{100 * iv.low:+.1f}, "
+                             f"{100 * iv.high:+.1f}]")
+            la, lb = exp.entry(a).label, exp.entry(b).label
+            diff.append(f"| {la} - {lb} | " + " | ".join(cells) + " |")
+        text += (" Differences of the means with Welch's 95% interval:\n\n"
+                 + "\n".join(diff))
+    return f"{text}\n\nRegenerate with `{command}`."
 
 
 def update_readme(readme: Path, block: str) -> bool:
