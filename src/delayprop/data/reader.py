@@ -33,6 +33,9 @@ from .paths import PathLike
 #: Number of cochlea channels of the SHD/SSC file format.
 NUM_UNITS = 700
 
+#: The most classes a file may have (its largest label + 1, or its 'extra/keys').
+MAX_CLASSES = 100_000
+
 _COPY_CHUNK = 4 << 20
 
 
@@ -209,6 +212,9 @@ def read_raw(f, path: PathLike) -> RawFile:
     class_names: Optional[List[str]] = None
     if keys_ds is not None:
         raw = _read_array(keys_ds, "extra/keys", path).reshape(-1)
+        if raw.size > MAX_CLASSES:
+            raise DataError(f"{path}: 'extra/keys' names {raw.size} classes; at most "
+                            f"{MAX_CLASSES}")
         class_names = [
             k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k) for k in raw
         ]
@@ -220,6 +226,13 @@ def read_raw(f, path: PathLike) -> RawFile:
             )
     if class_names is None:
         k = int(labels.max()) + 1 if n else 0
+        if k > MAX_CLASSES:
+            i = int(np.argmax(labels))
+            raise DataError(
+                f"{path}: sample {i}: label {labels[i]} would make {k} classes (without "
+                f"'extra/keys' the classes are the largest label + 1; at most {MAX_CLASSES}); "
+                "a stray label?"
+            )
         class_names = [str(i) for i in range(k)]
     return RawFile(path, times, units, labels, speaker, class_names)
 
@@ -279,7 +292,7 @@ def iter_chunks(
         if bad.any():
             j = int(np.argmax(bad))
             raise DataError(
-                f"{path}: sample {sample_of(j)}: invalid spike time {times[j]!r} "
+                f"{path}: sample {sample_of(j)}: invalid spike time {float(times[j])!r} "
                 "(times must be finite and >= 0 seconds)"
             )
         bad = (units < 0) | (units >= NUM_UNITS)
@@ -311,11 +324,13 @@ def bin_spikes(
     n = len(lengths)
     group = NUM_UNITS // channels
     sample = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    step = np.floor(times * (1.0 / dt) + 1e-6).astype(np.int64)
-    keep = step < num_steps
+    with np.errstate(over="ignore", invalid="ignore"):  # huge times: dropped below
+        fstep = np.floor(times * (1.0 / dt) + 1e-6)
+    keep = fstep < num_steps  # before the int cast: 1e30 s must not wrap into step 0
     dropped = int(keep.size - np.count_nonzero(keep))
     if dropped:
-        sample, step, units = sample[keep], step[keep], units[keep]
+        sample, fstep, units = sample[keep], fstep[keep], units[keep]
+    step = fstep.astype(np.int64)
     flat = (sample * num_steps + step) * channels + units // group
     counts = np.bincount(flat, minlength=n * num_steps * channels)
     np.minimum(counts, 1 if binary else 255, out=counts)

@@ -15,6 +15,9 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 import torch
 
+from delayprop.errors import DataError
+from delayprop.memory import check_memory
+
 from .paths import PathLike
 from .reader import bin_spikes, check_settings, iter_chunks, open_h5, read_raw
 
@@ -100,6 +103,9 @@ def parse_file(
     with open_h5(path, progress=progress) as f:
         raw = read_raw(f, path)
         n = len(raw)
+        check_memory(n * steps * channels + _BLOCK_BYTES * 3,
+                     f"{path}: binning {n} samples x {steps} steps x {channels} channels "
+                     "(uint8)", error=DataError)
         x = np.zeros((n, steps, channels), dtype=np.uint8)
         chunk = max(1, _BLOCK_BYTES // (8 * steps * channels))
         dropped = 0
