@@ -41,7 +41,7 @@ from delayprop.blocks import (
     leaky_filter_tm,
     one_thread,
 )
-from delayprop.delays import DelayLine, check_delay_settings
+from delayprop.delays import MODES, DelayLine, check_delay_settings
 from delayprop.errors import ConfigError
 from delayprop.neurons import LIFParameters, Surrogate, lif_step
 from delayprop.stream import forward_streaming
@@ -121,14 +121,37 @@ class NetConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        self.n_hidden = tuple(int(n) for n in self.n_hidden)
+        self._check_types()
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if not self.n_hidden or any(n <= 0 for n in self.n_hidden):
             raise ConfigError(f"n_hidden must list positive layer sizes, got {self.n_hidden}")
         if self.n_in <= 0 or self.n_out <= 0:
             raise ConfigError(f"n_in and n_out must be positive, got {self.n_in}, {self.n_out}")
+        for name, lo, lo_open, hi in (("tau_m", 0.0, True, None), ("dt", 0.0, True, None),
+                                      ("theta", 0.0, True, None), ("kappa", 0.0, False, 1.0),
+                                      ("weight_scale", 0.0, False, None),
+                                      ("rec_weight_scale", 0.0, False, None)):
+            v = getattr(self, name)
+            if v < lo or (lo_open and v == lo) or (hi is not None and v >= hi):
+                rng = f"{'(' if lo_open else '['}{lo:g}, {hi if hi is not None else 'inf'})"
+                raise ConfigError(f"{name} must be in {rng}, got {v!r}")
+        if self.seed < 0:
+            raise ConfigError(f"seed must be an integer >= 0, got {self.seed}")
+        if self.delay_init not in ("uniform", "zero"):
+            raise ConfigError(f"delay_init must be 'uniform' or 'zero', got {self.delay_init!r}")
+        if self.reset not in ("subtract", "zero"):
+            raise ConfigError(f"reset must be 'subtract' or 'zero', got {self.reset!r}")
+        if self.recurrent_delays and not self.recurrent:
+            raise ConfigError("recurrent_delays = true needs recurrent = true (there are no "
+                              "recurrent synapses to delay)")
+        if self.delay_mode not in MODES:
+            raise ConfigError(f"delay_mode must be one of {MODES}, got {self.delay_mode!r}")
+        if self.surrogate_scale is not None and not self.surrogate_scale > 0:
+            raise ConfigError(f"surrogate_scale must be > 0 (or unset), got "
+                              f"{self.surrogate_scale!r}")
         check_delay_settings(self.max_delay, self.delay_mode, self.sigma)
+        Surrogate(self.surrogate, self.surrogate_scale)  # validates the kind
         if self.readout_max_delay is not None:
             r = self.readout_max_delay
             if isinstance(r, float) and r.is_integer():  # 10.0, as max_delay accepts it
@@ -139,6 +162,42 @@ class NetConfig:
             if not self.readout_delays:
                 raise ConfigError("readout_max_delay is set but readout_delays is off: set "
                                   "readout_delays = true or leave readout_max_delay unset")
+
+    def _check_types(self) -> None:
+        """Each field of the type its annotation says (ConfigError naming the field): whole
+        numbers for counts (``n_hidden`` may be one number: one layer), true/false for the
+        switches, finite numbers for the rest, text for the choices."""
+        def whole(name: str, v: object) -> int:
+            if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
+                return int(v)  # 10.0, as TOML or a division gives it
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ConfigError(f"{name} must be a whole number, got {v!r}")
+            return v
+
+        n_hidden = self.n_hidden
+        if isinstance(n_hidden, (int, float)) and not isinstance(n_hidden, bool):
+            n_hidden = [n_hidden]  # one hidden layer
+        if not isinstance(n_hidden, (list, tuple)):
+            raise ConfigError(f"n_hidden must list the hidden layer sizes (e.g. [128] or "
+                              f"[128, 128]), got {n_hidden!r}")
+        self.n_hidden = tuple(whole("n_hidden", n) for n in n_hidden)
+        for f in fields(self):
+            if f.name == "n_hidden":
+                continue
+            v, kind = getattr(self, f.name), str(f.type)
+            if v is None and "None" in kind:
+                continue
+            if kind.startswith("int"):
+                setattr(self, f.name, whole(f.name, v))
+            elif kind == "bool":
+                if not isinstance(v, bool):
+                    raise ConfigError(f"{f.name} must be true or false, got {v!r}")
+            elif kind.startswith("float"):
+                if isinstance(v, bool) or not isinstance(v, (int, float)) \
+                        or not math.isfinite(v):
+                    raise ConfigError(f"{f.name} must be a finite number, got {v!r}")
+            elif kind == "str" and not isinstance(v, str):
+                raise ConfigError(f"{f.name} must be a string, got {v!r}")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -273,6 +332,16 @@ class DelayNet(nn.Module):
         return out
 
     def clamp_delays_(self) -> None:
+        """Project every delay back into [0, max_delay]; a NaN or infinite delay (which no
+        clamp can repair) is a ConfigError naming the parameter."""
+        delays = [(n, p) for n, p in self.named_parameters() if n.endswith("_delay")]
+        if delays and not bool(torch.isfinite(torch.stack(
+                [p.detach().sum() for _, p in delays])).all()):
+            for n, p in delays:
+                if not bool(torch.isfinite(p).all()):
+                    kind = "NaN" if bool(torch.isnan(p).any()) else "infinite"
+                    raise ConfigError(f"delay parameter {n} is {kind}; delays must be finite "
+                                      f"numbers of steps in [0, max_delay]")
         for _, s in self.synapses():
             s.clamp_()
 

@@ -509,6 +509,10 @@ class OnlineEprop:
         self.state = None
 
     def begin(self, batch: int) -> None:
+        """Start a sequence of ``batch`` samples (a positive whole number)."""
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ConfigError(f"begin(batch): the batch size must be a positive integer, "
+                              f"got {batch!r}")
         net, cfg = self.net, self.cfg
         w = net.readout.weight
         dtype, dev = w.dtype, w.device
@@ -558,6 +562,7 @@ class OnlineEprop:
         net, cfg, st = self.net, self.cfg, self.state
         if cfg.loss == "sum" and target_t is None:
             raise ConfigError("the 'sum' loss needs the target at every step")
+        self._check_step_input(x_t, target_t)
         z_prev = list(st.z)  # the recurrent synapses see the spikes of the previous step
         y = net.step(x_t, st)
         # the feedforward synapses see the input and the lower layers' spikes of this step
@@ -682,10 +687,44 @@ class OnlineEprop:
         out[..., self._lags()] = by_lag
         return out
 
+    def _check_step_input(self, x_t: torch.Tensor, target_t: torch.Tensor | None) -> None:
+        """x_t (B, n_in) and target_t (B,) of the batch size ``begin`` was given."""
+        n_in = self.net.layers[0].ff.weight.shape[1]
+        if not isinstance(x_t, torch.Tensor) or x_t.dim() != 2:
+            shape = tuple(x_t.shape) if isinstance(x_t, torch.Tensor) else type(x_t).__name__
+            raise ConfigError(f"step(x_t): x_t must be a (batch, n_in) tensor, got {shape}")
+        if x_t.shape[0] != self.batch:
+            raise ConfigError(f"step(x_t): x_t has batch size {x_t.shape[0]}, but begin() was "
+                              f"called with batch {self.batch}")
+        if x_t.shape[1] != n_in:
+            raise ConfigError(f"step(x_t): x_t has {x_t.shape[1]} channels, the network's "
+                              f"n_in is {n_in}")
+        if target_t is not None:
+            t = torch.as_tensor(target_t)
+            n_out = self.net.readout.weight.shape[0]
+            if t.shape != (self.batch,):
+                raise ConfigError(f"step(x_t, target_t): target_t must have shape "
+                                  f"({self.batch},), got {tuple(t.shape)}")
+            if t.is_floating_point() or (t.device.type == "cpu" and t.numel() and (
+                    int(t.min()) < 0 or int(t.max()) >= n_out)):
+                raise ConfigError(f"step(x_t, target_t): targets must be class indices in "
+                                  f"[0, {n_out - 1}]")
+
     def eligibility(self, layer: int, group: str = "ff") -> tuple[torch.Tensor, torch.Tensor]:
         """Current eligibility vectors eps^W, eps^D (B, post, pre) of one synapse group
         (``group`` 'ff' or 'rec'); eps^D is None without delays."""
+        if self.state is None:
+            raise ConfigError("eligibility(): call begin(batch) first")
+        n = len(self.groups)
+        if isinstance(layer, bool) or not isinstance(layer, int) or not -n <= layer < n:
+            raise ConfigError(f"eligibility(layer={layer!r}): the network has {n} hidden "
+                              f"layer(s), 0..{n - 1}")
         gs = self.groups[layer]
+        if group not in ("ff", "rec"):
+            raise ConfigError(f"eligibility(group={group!r}): 'ff' or 'rec'")
+        if group == "rec" and len(gs) < 2:
+            raise ConfigError(f"eligibility(layer={layer}, group='rec'): layer {layer} has no "
+                              "recurrent synapses")
         return gs[0 if group == "ff" else 1].eligibility_vectors()
 
     @torch.no_grad()

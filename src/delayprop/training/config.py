@@ -159,8 +159,12 @@ def load_config(path: str | os.PathLike) -> dict[str, dict[str, Any]]:
     if not p.is_file():
         raise ConfigError(f"{p}: no such configuration file")
     try:
-        with open(p, "rb") as f:
-            raw = tomllib.load(f)
+        text = p.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{p}: not UTF-8 text (byte {exc.start}); TOML files must be "
+                          "UTF-8") from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: invalid TOML ({exc})") from None
     unknown = sorted(k for k in raw if k not in SECTIONS and k != "name")
@@ -208,38 +212,86 @@ def _dataset_preset(*sources: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return preset(dataset, method)
 
 
+#: The largest learning rate (or weight decay, width, rate) accepted: 1e30 keeps every rate
+#: derived from it (DCLS: 100 x lr for the positions, a 5 x lr peak) inside float32's range
+#: (3.4e38), where torch's optimisers would fail with an overflow; a run with such a rate
+#: diverges and stops with a DivergenceError instead.
+LARGEST = 1e30
+
+#: Options and what they take: "int>=0", "int>=1", "bool", "num>=0", "rate" (num in [0, 1)),
+#: "fraction" (num in (0, 1)), or a tuple of the allowed strings. The rest are checked below.
+KINDS: dict[str, dict[str, Any]] = {
+    "method": {"name": METHODS, "loss": LOSSES, "feedback": ("symmetric", "random"),
+               "reg_rate": "num>=0", "target_rate": "num>=0"},
+    "train": {"epochs": "int>=1", "batch_size": "int>=1", "eval_batch_size": "int>=1",
+              "optimizer": ("adam", "adamw", "sgd"), "lr": "num>=0", "delay_lr": "num>=0",
+              "weight_decay": "num>=0", "input_dropout": "rate", "ema": "rate",
+              "lr_schedule": ("none", "cosine"), "sigma0": "num>=0", "sigma1": "num>=0",
+              "sigma_decay_fraction": "(0,1]", "seed": "int>=0", "threads": "int>=0"},
+    "data": {"binary": "bool", "val_fraction": "fraction", "by_speaker": "bool",
+             "split_seed": "int>=0", "train_subset": "int>=0", "channel_shift": "int>=0",
+             "time_jitter": "num>=0", "time_shift": "int>=0", "download": "bool",
+             "dt": "num>0", "max_time": "num>0", "channels": "int>=1"},
+}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_option(sec: str, key: str, v: Any) -> None:
+    """ConfigError (naming ``sec.key`` and the value) if ``v`` is not what the option takes
+    (:data:`KINDS`)."""
+    kind = KINDS.get(sec, {}).get(key)
+    name = f"{sec}.{key}"
+    if key in ("channel_shift", "time_jitter", "time_shift"):
+        name = f"data augmentation: {name}"
+    if kind is None:
+        return
+    if isinstance(kind, tuple):
+        if not isinstance(v, str) or v not in kind:
+            raise ConfigError(f"{name} must be one of {', '.join(kind)}, got {v!r}")
+    elif kind == "bool":
+        if not isinstance(v, bool):
+            raise ConfigError(f"{name} must be true or false, got {v!r}")
+    elif kind.startswith("int"):
+        low = int(kind[-1])
+        if isinstance(v, bool) or not isinstance(v, int) or v < low:
+            what = "a positive integer" if low else "an integer >= 0"
+            raise ConfigError(f"{name} must be {what}, got {v!r}")
+        if v >= 2**63:
+            raise ConfigError(f"{name} is too large: {v}")
+    else:
+        lo, hi, lo_open, hi_open = {"num>=0": (0, LARGEST, False, False),
+                                    "num>0": (0, LARGEST, True, False),
+                                    "rate": (0, 1, False, True), "fraction": (0, 1, True, True),
+                                    "(0,1]": (0, 1, True, False)}[kind]
+        ok = _is_number(v) and math.isfinite(v) and (lo < v if lo_open else lo <= v) and (
+            v < hi if hi_open else v <= hi)
+        if not ok:
+            rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
+            raise ConfigError(f"{name} must be a number in {rng}, got {v!r}")
+
+
 def check_config(cfg: dict[str, Any]) -> None:
-    """Raise ConfigError on an invalid resolved configuration."""
+    """Raise ConfigError on an invalid resolved configuration (the error names the option)."""
     m, t, d = cfg["method"], cfg["train"], cfg["data"]
-    if m["name"] not in METHODS:
-        raise ConfigError(f"method.name must be one of {METHODS}, got {m['name']!r}")
-    if m["loss"] not in LOSSES:
-        raise ConfigError(f"method.loss must be one of {LOSSES}, got {m['loss']!r}")
+    if not isinstance(cfg.get("name", ""), str):
+        raise ConfigError(f"name must be a string, got {cfg['name']!r}")
+    for sec in ("method", "train", "data"):
+        for k, v in cfg[sec].items():
+            if d.get("dataset") == "timing" and sec == "data" and k == "channels":
+                continue  # the timing task's own rule (check_data_config)
+            check_option(sec, k, v)
     METHOD_CLASSES[m["name"]].check_model(cfg["model"], m["loss"])
-    for k in ("epochs", "batch_size", "eval_batch_size"):
-        if not isinstance(t[k], int) or isinstance(t[k], bool) or t[k] < 1:
-            raise ConfigError(f"train.{k} must be a positive integer, got {t[k]!r}")
-    for k in ("lr", "delay_lr", "weight_decay", "sigma0", "sigma1"):
-        if not isinstance(t[k], (int, float)) or t[k] < 0 or not math.isfinite(t[k]):
-            raise ConfigError(f"train.{k} must be a finite number >= 0, got {t[k]!r}")
-    p_in = t["input_dropout"]
-    if isinstance(p_in, bool) or not isinstance(p_in, (int, float)) or not 0 <= p_in < 1:
-        raise ConfigError(f"train.input_dropout must be in [0, 1), got {p_in!r}")
-    ema = t["ema"]
-    if isinstance(ema, bool) or not isinstance(ema, (int, float)) or not 0 <= ema < 1:
-        raise ConfigError(f"train.ema must be in [0, 1) (0: off), got {ema!r}")
-    if t["optimizer"] not in ("adam", "adamw", "sgd"):
-        raise ConfigError(f"train.optimizer must be adam, adamw or sgd, got {t['optimizer']!r}")
-    if t["lr_schedule"] not in ("none", "cosine"):
-        raise ConfigError(f"train.lr_schedule must be none or cosine, got {t['lr_schedule']!r}")
+    if not isinstance(t["device"], str) or not t["device"]:
+        raise ConfigError(f"train.device must be a device name (cpu, cuda, ...), "
+                          f"got {t['device']!r}")
+    for k in ("dataset", "data_dir"):
+        if not isinstance(d[k], str):
+            raise ConfigError(f"data.{k} must be a string, got {d[k]!r}")
     if (t["sigma0"] > 0) != (t["sigma1"] > 0):
         raise ConfigError("train.sigma0 and train.sigma1 must both be > 0 (schedule) or both 0")
-    if not 0 < t["sigma_decay_fraction"] <= 1:
-        raise ConfigError("train.sigma_decay_fraction must be in (0, 1]")
-    if not 0 < d["val_fraction"] < 1:
-        raise ConfigError(f"data.val_fraction must be in (0, 1), got {d['val_fraction']}")
-    if d["train_subset"] < 0:
-        raise ConfigError("data.train_subset must be >= 0")
     vs = d["val_speakers"]
     if not isinstance(vs, list) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0
                                        for v in vs):

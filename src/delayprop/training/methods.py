@@ -286,7 +286,12 @@ class DelayNetMethod(Method):
         unknown = sorted(set(model) - known)
         if unknown:
             raise ConfigError(f"unknown model option(s): {', '.join(unknown)}")
-        NetConfig.from_dict(model)  # validates
+        try:
+            NetConfig.from_dict(model)  # validates
+        except ConfigError as exc:
+            msg = str(exc)
+            first = msg.split(" ", 1)[0]
+            raise ConfigError(f"model.{msg}" if first in known else f"[model] {msg}") from None
 
     @classmethod
     def complete_model_config(cls, model_cfg: dict[str, Any]) -> dict[str, Any]:
