@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
@@ -118,7 +119,7 @@ class TrainingGuard:
         if not all_finite(self.params):
             name, kind = _first_bad(self.named)
             raise ConfigError(f"the initial parameter {name} is {kind}; lower the initial "
-                              "weights (--weight-scale)")
+                              "weights (model.weight_scale, --weight-scale)")
 
     def _watch(self, loss: float, epoch: int, batch: int) -> None:
         """Warn (once per epoch) when a batch's loss is far above its running mean."""
@@ -235,8 +236,12 @@ def _split_identity(ds: Any) -> dict[str, Any]:
             size = Path(src).stat().st_size
     except OSError:
         pass
-    return {"file": Path(src).name if src else "", "bytes": size, "samples": len(ds),
-            "shape": list(ds.x.shape[1:]), "sha256": sha.hexdigest()}
+    path = ""
+    if size is not None:
+        with contextlib.suppress(OSError):
+            path = str(Path(src).resolve())
+    return {"file": Path(src).name if src else "", "path": path or src, "bytes": size,
+            "samples": len(ds), "shape": list(ds.x.shape[1:]), "sha256": sha.hexdigest()}
 
 
 def data_identity(splits: Any) -> dict[str, Any]:
@@ -249,11 +254,34 @@ def data_identity(splits: Any) -> dict[str, Any]:
     return out
 
 
-def _describe(ident: Optional[dict[str, Any]]) -> str:
+def _describe(ident: Optional[dict[str, Any]], contents: bool = False) -> str:
+    """A split's identity in words: its file (the full path where recorded), size and sample
+    count; with ``contents`` also the start of its sha256."""
     if not ident:
         return "none"
     size = f"{ident['bytes']} bytes, " if ident.get("bytes") is not None else ""
-    return f"{ident.get('file') or '?'} ({size}{ident.get('samples')} samples)"
+    sha = f", contents sha256 {str(ident.get('sha256'))[:12]}" if contents else ""
+    return (f"{ident.get('path') or ident.get('file') or '?'} "
+            f"({size}{ident.get('samples')} samples{sha})")
+
+
+def split_differences(saved: dict[str, Any], now: dict[str, Any],
+                      roles: tuple[str, ...] = ("train", "val", "test")) -> list[str]:
+    """Where two data identities (:func:`data_identity`) differ, per split, in words that tell
+    them apart (the contents' sha256 where names, sizes and counts agree)."""
+    diffs = []
+    if saved.get("num_classes") != now.get("num_classes"):
+        diffs.append(f"classes: was {saved.get('num_classes')}, now {now.get('num_classes')}")
+    for role in roles:
+        a, b = saved.get(role), now.get(role)
+        if role == "test" and (a is None or b is None):
+            continue  # a run may have been started without a test split
+        if (a or {}).get("sha256") != (b or {}).get("sha256"):
+            same = _describe(a) == _describe(b)
+            note = ": same files, other contents" if same else ""
+            diffs.append(f"{role} split: was {_describe(a, same)}, now {_describe(b, same)}"
+                         f"{note}")
+    return diffs
 
 
 def check_same_data(saved: Optional[dict[str, Any]], now: dict[str, Any], where: str) -> None:
@@ -263,15 +291,7 @@ def check_same_data(saved: Optional[dict[str, Any]], now: dict[str, Any], where:
         warn(f"{where}: the checkpoint records no data identity (older delayprop); resuming "
              "without checking that the data are the same")
         return
-    diffs = []
-    if saved.get("num_classes") != now.get("num_classes"):
-        diffs.append(f"classes: was {saved.get('num_classes')}, now {now.get('num_classes')}")
-    for role in ("train", "val", "test"):
-        a, b = saved.get(role), now.get(role)
-        if role == "test" and (a is None or b is None):
-            continue  # a run may have been started without a test split
-        if (a or {}).get("sha256") != (b or {}).get("sha256"):
-            diffs.append(f"{role} split: was {_describe(a)}, now {_describe(b)}")
+    diffs = split_differences(saved, now)
     if diffs:
         raise ConfigError(f"{where}: --resume with other data than the checkpoint was trained "
                           f"on ({'; '.join(diffs)}); use the same --data-dir and data options, "

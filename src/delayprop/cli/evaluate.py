@@ -62,11 +62,28 @@ def _checkpoint_path(target: str) -> Path:
     return p
 
 
+def _compare_data(ckpt: dict, splits, split: str, path: Path) -> None:
+    """Warn when the evaluated data are not those the checkpoint records (other files, or
+    the same names with other contents), naming both."""
+    from delayprop.safety import data_identity, split_differences, warn
+
+    saved = ckpt.get("data")
+    if not isinstance(saved, dict):
+        return  # an older checkpoint: nothing recorded to compare with
+    role = "test" if split == "test" else "val"
+    now = data_identity(splits)
+    if saved.get(role) is None or now.get(role) is None:
+        return
+    diffs = split_differences(saved, now, roles=(role,))
+    if diffs:
+        warn(f"evaluating on other data than {path} records: {'; '.join(diffs)}")
+
+
 def _run(args: argparse.Namespace) -> int:
     import torch
 
     from delayprop.latency import network_latency
-    from delayprop.safety import check_device
+    from delayprop.safety import check_device, check_labels
     from delayprop.training.checkpoint import load_checkpoint, model_from_checkpoint
     from delayprop.training.evaluation import evaluate, seen_unseen
     from delayprop.training.splits import load_splits
@@ -84,6 +101,9 @@ def _run(args: argparse.Namespace) -> int:
     model = model_from_checkpoint(ckpt, device=args.device)
     splits = load_splits(cfg, progress=not args.quiet, need_test=args.split == "test")
     ds = splits.test if args.split == "test" else splits.val
+    _compare_data(ckpt, splits, args.split, path)
+    check_labels(ds, int(model.model_cfg["n_out"]), args.split if args.split == "test"
+                 else "validation")
     res = evaluate(model, ds, batch_size=args.batch_size, device=args.device)
     per_class = res.per_class(splits.num_classes)
     counts = [int((res.targets == c).sum()) for c in range(splits.num_classes)]

@@ -91,12 +91,14 @@ def add_config_flags(parser: argparse.ArgumentParser, sections: tuple[str, ...] 
                         help="set any option, the value in TOML syntax (repeatable)")
 
 
-def _toml_value(text: str) -> Any:
+def _toml_value(text: str, option: str = "") -> Any:
     from delayprop.training.config import tomllib
 
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except tomllib.TOMLDecodeError as exc:
+        if text[:1] in ('[', '{', '"', "'"):  # meant as TOML, but broken
+            raise ConfigError(f"--set {option}={text}: not a TOML value ({exc})") from None
         return text  # a bare string
 
 
@@ -112,7 +114,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             raise ConfigError(f"--set expects SECTION.KEY=VALUE, got {item!r}")
         lhs, rhs = item.split("=", 1)
         sec, key = lhs.strip().split(".", 1)
-        out.setdefault(sec, {})[key] = _toml_value(rhs.strip())
+        out.setdefault(sec, {})[key] = _toml_value(rhs.strip(), lhs.strip())
     return out
 
 
@@ -152,19 +154,33 @@ def _run(args: argparse.Namespace) -> int:
     from delayprop.training.rundir import FINAL
 
     cfg = config_from_args(args)
-    run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / cfg["name"]
+    if args.run_dir:
+        run_dir = Path(args.run_dir)
+    else:  # the name becomes a folder under runs/: it must not lead out of it
+        run_dir = Path("runs") / check_run_name(cfg["name"])
     if args.print_config:
         shown = copy.deepcopy(cfg)
         shown["model"] = model_for_data(cfg)
         print(json.dumps(shown, indent=2, sort_keys=True))
         return 0
     model_for_data(cfg, inspect_files=False)  # a misfit fails before any download or file
-    if args.resume and (run_dir / FINAL).exists():
+    finished = args.resume and (run_dir / FINAL).exists()
+    final = train(cfg, run_dir, resume=args.resume, overwrite=args.overwrite,
+                  progress=not args.quiet, plots=not args.no_plots)
+    if finished:
         print(f"{run_dir}: finished already ({run_dir / FINAL})", file=sys.stderr)
-    final = train(cfg, run_dir, resume=args.resume, progress=not args.quiet,
-                  plots=not args.no_plots)
     print(json.dumps(final, indent=2))
     return 0
+
+
+def check_run_name(name: str) -> str:
+    """A run name is a plain folder name under runs/ (no path: that is --run-dir's job)."""
+    if (not name.strip() or "/" in name or "\\" in name or name in (".", "..")
+            or name.startswith(".") or "\0" in name or len(name) > 200):
+        raise ConfigError(f"--name {name!r}: a run name must be a plain folder name (no '/', "
+                          "no leading '.', at most 200 characters); use --run-dir DIR to put "
+                          "the run elsewhere")
+    return name
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -177,9 +193,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "flags override it")
     p.add_argument("--run-dir", metavar="DIR", help="run directory (default runs/<name>)")
     p.add_argument("--name", help="run name (default: the config file's name, else the "
-                   "dataset's)")
+                   "dataset's); without --run-dir the run goes to runs/<name>, so a name is a "
+                   "plain folder name (no '/')")
     p.add_argument("--resume", action="store_true",
-                   help="continue the run in --run-dir from its last checkpoint")
+                   help="continue the run in --run-dir from its last checkpoint (with the "
+                   "same configuration; on a finished run it prints final.json; a finished "
+                   "run is not extended by a larger --epochs: train that in a new --run-dir)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --run-dir: its files (config.json, metrics.jsonl, "
+                   "checkpoints, final.json, plots, train.log) are removed once the new run's "
+                   "data and model are ready; without it a directory holding a run is refused")
     p.add_argument("--no-plots", action="store_true", help="skip the figures at the end")
     p.add_argument("--quiet", "-q", action="store_true",
                    help="no progress bars (or progress lines)")

@@ -55,14 +55,18 @@ from delayprop.training.checkpoint import (
 from delayprop.training.config import augment_of, config_difference
 from delayprop.training.evaluation import EvalResult, evaluate, seen_unseen
 from delayprop.training.methods import Method, Optimization
+from delayprop.training.resources import check_resources
 from delayprop.training.rundir import (
     BEST,
     CHECKPOINT,
     CONFIG,
     FINAL,
     INIT,
+    METRICS,
     locked_run_dir,
     log_notes,
+    remove_run,
+    run_files,
     run_logger,
     tensorboard,
     write_metrics,
@@ -88,6 +92,7 @@ def train(
     run_dir: str | os.PathLike,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     splits: Splits | None = None,
     progress: bool = True,
     plots: bool = True,
@@ -97,9 +102,14 @@ def train(
     """Train according to the resolved configuration ``cfg`` in ``run_dir``.
 
     ``resume`` continues from ``run_dir/checkpoint.pt`` (and returns ``final.json`` if the run
-    had finished). ``splits`` overrides data loading (tests). ``progress`` shows the batch
-    progress (a bar on a terminal, else a line every 30 s; one line per epoch goes to stderr
-    either way). ``stop_after`` ends the call after
+    had finished with the same configuration; another configuration is a ConfigError, as is
+    ``train.epochs`` changed to extend a finished run). A directory that holds any of
+    :data:`~delayprop.training.rundir.RUN_FILES` is refused unless ``resume`` (with its
+    checkpoint) or ``overwrite`` (the previous run's files are removed once the new run's data
+    and model are ready); a run that never completed an epoch (no checkpoint, no metrics) with
+    the same configuration is started again. ``splits`` overrides data loading (tests).
+    ``progress`` shows the batch progress (a bar on a terminal, else a line every 30 s; one
+    line per epoch goes to stderr either way). ``stop_after`` ends the call after
     that many completed epochs without the final test (simulates a killed run). Returns the
     final summary (or ``{'stopped_at': epoch}``). The run directory is created only once the
     data and the model are ready, so a failed start leaves none behind.
@@ -112,16 +122,21 @@ def train(
     """
     run_dir = Path(run_dir)
     t_cfg = cfg["train"]
-    apply_threads(cfg)  # train.threads, else 1 thread for a small network
-    if (run_dir / CHECKPOINT).exists() and not resume:
-        raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it "
-                          f"or choose another --run-dir")
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other: continue the run in "
+                          f"{run_dir} or replace it")
     if resume and (run_dir / FINAL).exists():
-        return json.loads((run_dir / FINAL).read_text())
+        return _finished(cfg, run_dir)
+    existing = run_files(run_dir)
+    if existing and not overwrite and not (resume and CHECKPOINT in existing):
+        _check_restart(cfg, run_dir, existing)
+    apply_threads(cfg)  # train.threads, else 1 thread for a small network
     device = torch.device(t_cfg["device"])
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device is cuda but no CUDA device is available")
     ckpt = _checkpoint_to_resume(cfg, run_dir) if resume else None
+    if splits is None:
+        check_resources(cfg)  # memory and max_delay, before any data or tensor
 
     if splits is None:
         splits = load_splits(cfg, progress=progress)
@@ -137,6 +152,10 @@ def train(
     average = WeightAverage(method.net, t_cfg["ema"]) if t_cfg["ema"] else None
     params = method.count_parameters()
     run_dir.mkdir(parents=True, exist_ok=True)
+    if overwrite and existing:  # only now: a start that fails above loses nothing
+        removed = remove_run(run_dir)
+        safety.warn(f"--overwrite: removed the previous run's files from {run_dir} "
+                    f"({', '.join(removed)})")
     log = run_logger(run_dir)
     safety.quiet_log_errors(log)
     state = Progress()
@@ -213,12 +232,96 @@ def train(
                        plots)
 
 
+#: What checkpoint.pt holds beyond a model snapshot (best.pt / init.pt).
+_RUN_STATE = ("config", "model", "optimizers", "schedulers", "rng", "epoch", "history")
+
+
+def _saved_config(run_dir: Path) -> dict[str, Any] | None:
+    """The configuration a run directory's run was started with (config.json, else its
+    checkpoint's), or None if it has neither."""
+    if (run_dir / CONFIG).is_file():
+        try:
+            saved = json.loads((run_dir / CONFIG).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{run_dir / CONFIG}: unreadable ({exc}); choose another "
+                              "--run-dir or --overwrite") from None
+        if isinstance(saved, dict) and all(isinstance(saved.get(s), dict)
+                                           for s in ("model", "method", "train", "data")):
+            return saved
+        raise ConfigError(f"{run_dir / CONFIG}: not a run configuration; choose another "
+                          "--run-dir or --overwrite")
+    for name in (CHECKPOINT, BEST):
+        if (run_dir / name).is_file():
+            ckpt = load_checkpoint(run_dir / name)
+            if isinstance(ckpt, dict) and isinstance(ckpt.get("config"), dict):
+                return ckpt["config"]
+    return None
+
+
+def _finished(cfg: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """``--resume`` on a finished run: its final.json if the configuration is the same;
+    ConfigError naming the options otherwise (more epochs included: a finished run is not
+    extended)."""
+    saved = _saved_config(run_dir)
+    diff = config_difference(saved, cfg) if saved is not None else []
+    if diff == ["train.epochs"] and saved is not None:
+        was, now = saved["train"]["epochs"], cfg["train"]["epochs"]
+        raise ConfigError(
+            f"{run_dir}: the run finished its {was} epochs; --resume with train.epochs {now} "
+            f"does not extend a finished run (its learning-rate and width schedules were laid "
+            f"out for {was} epochs): train {now} epochs in another --run-dir, or replace this "
+            "run with --overwrite")
+    if diff:
+        raise ConfigError(f"{run_dir}: --resume on a finished run with a different "
+                          f"configuration ({', '.join(diff)}); its final.json belongs to the "
+                          "configuration it was trained with: choose another --run-dir, or "
+                          "replace the run with --overwrite")
+    try:
+        return json.loads((run_dir / FINAL).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{run_dir / FINAL}: unreadable ({exc})") from None
+
+
+def _check_restart(cfg: dict[str, Any], run_dir: Path, existing: list[str]) -> None:
+    """A directory holding run files, for a new run (not resumed, not overwritten): allowed
+    only if its run never completed an epoch (no checkpoint, best.pt, final.json, nor metrics)
+    and has the same configuration (it is started again; init.pt comes out the same);
+    ConfigError otherwise."""
+    metrics = run_dir / METRICS
+    started_only = not ({CHECKPOINT, BEST, FINAL} & set(existing)) and (
+        not metrics.exists() or not metrics.read_text(encoding="utf-8", errors="replace")
+        .strip())
+    how = ("pass --resume to continue it, --overwrite to replace it, or choose another "
+           "--run-dir")
+    if CHECKPOINT not in existing:
+        how = "pass --overwrite to replace it or choose another --run-dir"
+    files = ", ".join(existing)
+    if not started_only:
+        raise ConfigError(f"{run_dir} already holds a run ({files}); {how}")
+    saved = _saved_config(run_dir)
+    diff = config_difference(saved, cfg) if saved is not None else ["config.json missing"]
+    if diff:
+        raise ConfigError(f"{run_dir} already holds a run that never completed an epoch "
+                          f"({files}) with another configuration ({', '.join(diff)}); {how}")
+    safety.warn(f"{run_dir}: its run never completed an epoch; starting it again")
+
+
 def _checkpoint_to_resume(cfg: dict[str, Any], run_dir: Path) -> dict | None:
-    """The run directory's checkpoint (None if there is none yet); ConfigError if it was
-    written with a configuration that differs in more than the runtime options."""
-    if not (run_dir / CHECKPOINT).exists():
+    """The run directory's checkpoint (None if there is none yet); ConfigError if it is no
+    training checkpoint (a model snapshot, a cache file) or was written with a configuration
+    that differs in more than the runtime options."""
+    path = run_dir / CHECKPOINT
+    if not path.exists():
         return None
-    ckpt = load_checkpoint(run_dir / CHECKPOINT)
+    ckpt = load_checkpoint(path)
+    missing = [k for k in _RUN_STATE if k not in ckpt] if isinstance(ckpt, dict) else ["all"]
+    if missing:
+        what = ("a model snapshot such as best.pt or init.pt"
+                if isinstance(ckpt, dict) and "model" in ckpt and "config" in ckpt
+                else "no run state")
+        raise ConfigError(f"{path}: not a training checkpoint (it holds {what}, without "
+                          f"{', '.join(missing)}); --resume needs the checkpoint.pt its run "
+                          "wrote: start again with --overwrite")
     diff = config_difference(ckpt["config"], cfg)
     if diff:
         raise ConfigError(f"{run_dir}: --resume with a different configuration "
@@ -264,8 +367,8 @@ def _train_epoch(method: Method, optimization: Optimization, guard: safety.Train
         loss, pred = method.update(xb, yb)
         guard.check_update(loss, epoch + 1, batch)  # loss and gradients finite
         optimization.step()
-        method.after_step()
         guard.check_step(epoch + 1, batch)  # parameters finite
+        method.after_step()
         if average is not None:
             average.update()
         tot_loss += loss * len(yb)

@@ -27,6 +27,35 @@ FINAL = "final.json"
 METRICS = "metrics.jsonl"
 CONFIG = "config.json"
 LOG = "train.log"
+#: The files that make a directory a run directory: a new run into it is refused unless it
+#: resumes it or overwrites it (:func:`run_files`).
+RUN_FILES = (CONFIG, METRICS, FINAL, BEST, CHECKPOINT, INIT)
+#: Everything a run writes besides :data:`RUN_FILES` (removed too by ``--overwrite``).
+OUTPUTS = (LOG, "test_confusion.npy", "test_predictions.npy", "learning_curves.png",
+           "delays.png", "raster.png", "confusion.png", "tb")
+
+
+def run_files(run_dir: Path) -> list[str]:
+    """The :data:`RUN_FILES` present in ``run_dir``."""
+    return [name for name in RUN_FILES if (run_dir / name).exists()]
+
+
+def remove_run(run_dir: Path) -> list[str]:
+    """Remove a previous run's files (:data:`RUN_FILES` and :data:`OUTPUTS`, nothing else)
+    from ``run_dir``; returns the names removed."""
+    import shutil
+
+    removed = []
+    for name in RUN_FILES + OUTPUTS:
+        p = run_dir / name
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p)
+        elif p.exists() or p.is_symlink():
+            p.unlink()
+        else:
+            continue
+        removed.append(name)
+    return removed
 
 
 def locked_run_dir(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:

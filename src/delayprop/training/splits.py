@@ -11,7 +11,7 @@ import torch
 from delayprop import safety
 from delayprop.data.registry import load_data
 from delayprop.data.split import train_val_split
-from delayprop.errors import DataError
+from delayprop.errors import ConfigError, DataError
 
 
 @dataclass
@@ -44,11 +44,20 @@ def split_datasets(cfg: dict[str, Any], train: Any, test: Any | None) -> Splits:
     if test is not None:  # before training, not after it
         safety.check_labels(test, int(train.num_classes), "test", file_level=True)
         safety.warn_unseen_test_labels(train, test)
-    tr_idx, va_idx = train_val_split(train.y, train.speaker, d["val_fraction"],
-                                     seed=d["split_seed"], by_speaker=d["by_speaker"],
-                                     val_speakers=d.get("val_speakers") or None)
+    try:
+        tr_idx, va_idx = train_val_split(train.y, train.speaker, d["val_fraction"],
+                                         seed=d["split_seed"], by_speaker=d["by_speaker"],
+                                         val_speakers=d.get("val_speakers") or None)
+    except ConfigError as exc:  # name the options and the file
+        opts = ("data.val_speakers" if d.get("val_speakers") else
+                "data.by_speaker" if d["by_speaker"] else "data.val_fraction")
+        where = getattr(train, "source", "") or "the training data"
+        raise ConfigError(f"{where}: {opts}: {exc}") from None
     if len(va_idx) == 0 or len(tr_idx) == 0:
-        raise DataError("the validation split left no training or no validation samples")
+        raise DataError(f"{getattr(train, 'source', '') or 'the training data'}: the "
+                        f"validation split left {len(tr_idx)} training and {len(va_idx)} "
+                        f"validation samples of {len(train)}; both need some (data."
+                        f"val_fraction {d['val_fraction']}, or fewer val_speakers)")
     if d["train_subset"] and d["train_subset"] < len(tr_idx):
         g = torch.Generator().manual_seed(int(d["split_seed"]))
         tr_idx = tr_idx[torch.randperm(len(tr_idx), generator=g)[: d["train_subset"]]].sort()[0]
