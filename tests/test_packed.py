@@ -27,6 +27,13 @@ def _raw(tmp_path, n=12):
 SET = dict(dt=0.01, max_time=0.4, channels=140)
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Never the user's cache (~/.cache/delayprop): loading raw files writes tensor caches."""
+    monkeypatch.setenv("DELAYPROP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DELAYPROP_DATA", str(tmp_path / "default-data"))
+
+
 def test_pack_cli_round_trip_and_loading_without_raw_files(tmp_path):
     raw = _raw(tmp_path)
     out = tmp_path / "packed"
