@@ -429,7 +429,7 @@ def test_10_truncated_checkpoint(capsys, unfinished):
     rc, _, err = cli(capsys, *FAST, "--run-dir", unfinished, "--resume")
     line = error_line(err)
     assert rc == 2 and str(unfinished / CHECKPOINT) in line
-    assert "truncated" in line or "corrupt" in line
+    assert "truncated" in line and "Errno" not in line.split("(")[0]
 
 
 def test_10_messages_name_the_file(capsys, tmp_path):

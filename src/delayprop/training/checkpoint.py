@@ -87,7 +87,10 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     except CorruptFileError:
         raise
     except Exception as exc:  # corrupted or not a checkpoint
-        raise ConfigError(f"{p}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+        why = " ".join(str(exc).split())[:200]
+        raise ConfigError(f"{p}: not a readable checkpoint: truncated or corrupt, or not a "
+                          f"delayprop checkpoint ({p.stat().st_size} bytes, no checksum "
+                          f"trailer at its end; {type(exc).__name__}: {why})") from None
     if verified is None:
         safety.warn(f"{p} has no checksum (written by an older delayprop); not verified")
     return ckpt

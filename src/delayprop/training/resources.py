@@ -11,7 +11,8 @@ BPTT), in bytes:
   window ``W = max_delay + 1``, float32: the delayed input sequence ``2 B (T + W) pre``, the
   recorded states ``8 B T post``, e-prop's per-synapse traces ``6 B post pre`` and its lagged
   correlations and input history ``2 post pre W + B pre W``;
-* the data: the timing task's 3000 samples of ``T x channels`` bytes, one float batch.
+* the data: the timing task's 3000 samples of ``T x channels`` bytes, one float batch;
+* the spectral matrices of the streaming e-prop path, about ``48 (T + W)^2`` bytes (float64).
 
 The DCLS baseline's network is not estimated.
 """
@@ -47,7 +48,10 @@ def train_memory(model: dict[str, Any], batch: int, steps: int, timing_samples: 
     floats += 2.0 * batch * (steps + wr) * pre + 4.0 * batch * steps * n_out
     floats += 2.0 * n_out * pre * wr + 1.0 * batch * pre * wr + 6.0 * batch * n_out * pre
     data = timing_samples * steps * n_in + 4.0 * batch * steps * n_in
-    return 16.0 * params + 4.0 * floats + data
+    # the streaming e-prop path's spectral transforms of a window of n = steps + W - 1: DFT,
+    # decay and transform matrices of about 44 n^2 float64 bytes (delays.stream_matrices)
+    spectral = sum(48.0 * (steps + win) ** 2 for win in {w, wr} if win > 1)
+    return 16.0 * params + 4.0 * floats + data + spectral
 
 
 def check_resources(cfg: dict[str, Any]) -> None:
