@@ -507,6 +507,7 @@ class OnlineEprop:
         self.net = net
         self.cfg = config or EpropConfig()
         self.state = None
+        self._checked_target = None
 
     def begin(self, batch: int) -> None:
         """Start a sequence of ``batch`` samples (a positive whole number)."""
@@ -552,6 +553,7 @@ class OnlineEprop:
         self.rate_sum = [w.new_zeros(batch, layer.n) for layer in net.layers]
         self.batch = batch
         self.t = 0
+        self._checked_target = None
 
     @torch.no_grad()
     def step(self, x_t: torch.Tensor, target_t: torch.Tensor | None = None) -> OnlineStep:
@@ -699,7 +701,7 @@ class OnlineEprop:
         if x_t.shape[1] != n_in:
             raise ConfigError(f"step(x_t): x_t has {x_t.shape[1]} channels, the network's "
                               f"n_in is {n_in}")
-        if target_t is not None:
+        if target_t is not None and target_t is not self._checked_target:
             t = torch.as_tensor(target_t)
             n_out = self.net.readout.weight.shape[0]
             if t.shape != (self.batch,):
@@ -709,6 +711,7 @@ class OnlineEprop:
                     int(t.min()) < 0 or int(t.max()) >= n_out)):
                 raise ConfigError(f"step(x_t, target_t): targets must be class indices in "
                                   f"[0, {n_out - 1}]")
+            self._checked_target = target_t  # the same tensor every step: checked once
 
     def eligibility(self, layer: int, group: str = "ff") -> tuple[torch.Tensor, torch.Tensor]:
         """Current eligibility vectors eps^W, eps^D (B, post, pre) of one synapse group
