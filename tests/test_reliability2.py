@@ -209,6 +209,9 @@ def test_5_eval_on_other_data_warns_naming_both(capsys, tmp_path, data_dir):
     assert rc == 0
     warning = next(line for line in err.splitlines() if "other data" in line)
     assert str(data_dir / "shd_test.h5") in warning and str(other / "shd_test.h5") in warning
+    for flag in (["--threads", "-1"], ["--batch-size", "0"]):
+        rc, _, err = cli(capsys, "eval", rd, *flag)
+        assert rc == 2 and flag[0] in error_line(err)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -88,6 +88,10 @@ def _run(args: argparse.Namespace) -> int:
     from delayprop.training.evaluation import evaluate, seen_unseen
     from delayprop.training.splits import load_splits
 
+    if args.threads < 0:
+        raise ConfigError(f"--threads must be >= 0 (0: torch's default), got {args.threads}")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be a positive integer, got {args.batch_size}")
     if args.threads:
         torch.set_num_threads(args.threads)
     check_device(args.device)
