@@ -89,8 +89,8 @@ def test_1_run_dir_with_run_files_is_not_overwritten(capsys, tmp_path, finished)
     line = error_line(err)
     assert str(rd) in line and "--overwrite" in line and "final.json" in line
     assert snapshot(rd) == before  # best.pt, final.json, metrics.jsonl untouched
-    # every single run file counts (config.json alone: see the next test)
-    for name in (METRICS, FINAL, BEST, INIT):
+    # every single run file counts
+    for name in (CONFIG, METRICS, FINAL, BEST, INIT):
         one = tmp_path / f"only-{name}"
         one.mkdir()
         (one / name).write_bytes((rd / name).read_bytes())
@@ -123,7 +123,7 @@ def test_1_run_that_never_finished_an_epoch_restarts_with_the_same_config(capsys
     assert rc == 2 and "train.seed" in error_line(err)
     rc, _, err = cli(capsys, *FAST, "--run-dir", rd)
     assert rc == 0, err
-    assert (rd / FINAL).is_file()
+    assert (rd / FINAL).is_file() and "never completed an epoch" in err
 
 
 # ---------------------------------------------------------------------------------------------

@@ -284,11 +284,13 @@ def _finished(cfg: dict[str, Any], run_dir: Path) -> dict[str, Any]:
 
 def _check_restart(cfg: dict[str, Any], run_dir: Path, existing: list[str]) -> None:
     """A directory holding run files, for a new run (not resumed, not overwritten): allowed
-    only if its run never completed an epoch (no checkpoint, best.pt, final.json, nor metrics)
+    only if its run never completed an epoch (its config.json and init.pt, no checkpoint,
+    final.json nor metrics; a best.pt written just before the first checkpoint is rewritten)
     and has the same configuration (it is started again; init.pt comes out the same);
     ConfigError otherwise."""
     metrics = run_dir / METRICS
-    started_only = not ({CHECKPOINT, BEST, FINAL} & set(existing)) and (
+    have = set(existing)
+    started_only = not ({CHECKPOINT, FINAL} & have) and {CONFIG, INIT} <= have and (
         not metrics.exists() or not metrics.read_text(encoding="utf-8", errors="replace")
         .strip())
     how = ("pass --resume to continue it, --overwrite to replace it, or choose another "
