@@ -146,7 +146,8 @@ class NetConfig:
             raise ConfigError("recurrent_delays = true needs recurrent = true (there are no "
                               "recurrent synapses to delay)")
         if self.delay_mode not in MODES:
-            raise ConfigError(f"delay_mode must be one of {MODES}, got {self.delay_mode!r}")
+            raise ConfigError(f"delay_mode: the delay mode must be one of {MODES}, got "
+                              f"{self.delay_mode!r}")
         if self.surrogate_scale is not None and not self.surrogate_scale > 0:
             raise ConfigError(f"surrogate_scale must be > 0 (or unset), got "
                               f"{self.surrogate_scale!r}")
