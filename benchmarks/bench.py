@@ -533,13 +533,26 @@ def md_block(name: str, body: str) -> str:
     return f"{BLOCK.format('begin', name)}\n{body.rstrip()}\n{BLOCK.format('end', name)}\n"
 
 
+def _marker_spans(text: str, name: str) -> tuple[int, int]:
+    """Start of the begin-marker line and end of the end-marker line of block ``name`` (markers
+    count only as whole lines, not where prose quotes them); (-1, -1) if absent."""
+    import re
+
+    b = re.search(r"^" + re.escape(BLOCK.format("begin", name)) + r"[ \t]*$", text, re.M)
+    if not b:
+        return -1, -1
+    e = re.compile(r"^" + re.escape(BLOCK.format("end", name)) + r"[ \t]*$", re.M).search(
+        text, b.end())
+    return (b.start(), e.end()) if e else (-1, -1)
+
+
 def check_md_target(path: str, name: str) -> None:
     """Refuse (before measuring) a file that exists without the block to replace."""
     p = Path(path)
     if p.exists():
         text = p.read_text(encoding="utf-8")
-        i, j = text.find(BLOCK.format("begin", name)), text.find(BLOCK.format("end", name))
-        if i < 0 or j < i:
+        i, j = _marker_spans(text, name)
+        if i < 0:
             raise SystemExit(f"bench.py: {path} exists and has no block "
                              f"'{BLOCK.format('begin', name)}' ... '{BLOCK.format('end', name)}'"
                              f"; not overwriting it (add the two lines where the table goes)")
@@ -557,8 +570,7 @@ def write_md(path: str, name: str, body: str) -> None:
     p = Path(path)
     if p.exists():
         text = p.read_text(encoding="utf-8")
-        i = text.find(BLOCK.format("begin", name))
-        j = text.find(BLOCK.format("end", name)) + len(BLOCK.format("end", name))
+        i, j = _marker_spans(text, name)
         if j < len(text) and text[j] == "\n":
             j += 1
         block = text[:i] + block + text[j:]

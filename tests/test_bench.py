@@ -91,3 +91,13 @@ def test_table_from_an_older_report(bench, tmp_path):
     assert "On one H200." in text and f"--table-from {src}" in text
     assert "| dcls (140-256-256-20) | 207,892 | e-prop (train) | 100 | 256 | 100 | 0.391 | 400 " \
            "| **4.00x** |" in text
+
+
+def test_markers_quoted_in_prose_are_not_the_block(bench, tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("Rewrites `<!-- bench.py:begin cpu -->` to `<!-- bench.py:end cpu -->`.\n\n"
+                    "<!-- bench.py:begin cpu -->\nold\n<!-- bench.py:end cpu -->\ntail\n")
+    bench.write_md(str(page), "cpu", "new table")
+    assert page.read_text() == (
+        "Rewrites `<!-- bench.py:begin cpu -->` to `<!-- bench.py:end cpu -->`.\n\n"
+        "<!-- bench.py:begin cpu -->\nnew table\n<!-- bench.py:end cpu -->\ntail\n")
