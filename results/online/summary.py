@@ -21,7 +21,8 @@ that made the reports (from the repository root; each ``--out`` report is an inp
     done
     python results/online/summary.py val.json test_*_seed*.json
 
-(The reports themselves are in git history: commit d28840c, results/online/.)
+(The reports themselves are in git history: commit d28840c, results/online/. The script
+examples/online_adaptation.py is too: ``delayprop adapt`` replaces it, results/adapt/.)
 """
 
 from __future__ import annotations
