@@ -12,12 +12,14 @@ def test_pick_threads():
     timing = resolve_config({"data": {"dataset": "timing"}, "train": {"threads": 0}})
     assert hidden_synapses(timing) == 10 * 64 and pick_threads(timing) == 1
     shd = resolve_config({"model": {"n_hidden": [100]}})
-    assert hidden_synapses(shd) == 140 * 100 and pick_threads(shd) == 1
+    assert hidden_synapses(shd) == 140 * 100 and pick_threads(shd) == 0  # torch's default
+    tiny = resolve_config({"model": {"n_hidden": [32]}, "data": {"channels": 70}})
+    assert hidden_synapses(tiny) == 70 * 32 and pick_threads(tiny) == 1
     rec = resolve_config({"model": {"n_hidden": [256], "recurrent": True}})
     assert hidden_synapses(rec) == 140 * 256 + 256 * 256 > SMALL_SYNAPSES
     assert pick_threads(rec) == 0  # torch's default
     assert pick_threads(resolve_config({"method": {"name": "dcls"}})) == 0
-    assert pick_threads(resolve_config({"model": {"n_hidden": [100]},
+    assert pick_threads(resolve_config({"data": {"dataset": "timing"},
                                         "train": {"threads": 3}})) == 3
     assert hidden_synapses({"model": {}, "data": {}}) is None
     assert pick_threads({"model": {}, "data": {}}) == 0
