@@ -18,8 +18,9 @@ import torch
 #: task (10-64, 640) is: through train(), 5 epochs took 2.1 s with 1 thread and 2.0 s with 2
 #: on an idle 2-core machine, 10.4 s and 60.2 s with background training on it. The e-prop
 #: SHD recipe (140-100, 14,000) is not: one 640-sample epoch took 3.2 s with 1 thread and
-#: 2.4 s with 2 idle, 12.7 s and 29.4 s loaded, so it keeps torch's default and a loaded
-#: machine's runs set train.threads = 1 themselves (as the recipe configurations do).
+#: 2.4 s with 2 idle, 12.7 s and 29.4 s loaded, so it keeps torch's default; on a loaded
+#: machine pass --threads 1 (as docs/experiments.md's commands do; ``delayprop experiment``
+#: with --jobs > 1 sets it).
 SMALL_SYNAPSES = 5_000
 
 
