@@ -110,7 +110,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _table(names: list[str], args: argparse.Namespace) -> None:
     from delayprop.experiments import table as T
     from delayprop.experiments.records import load_records, record_from_run_dir, records_path
-    from delayprop.experiments.spec import load_experiment
+    from delayprop.experiments.spec import load_experiment, run_name
     from delayprop.train import FINAL
 
     all_rows = []
@@ -127,21 +127,16 @@ def _table(names: list[str], args: argparse.Namespace) -> None:
         sources = [str(records_path(args.records, name))] if recs else []
         folders = []
         run_root = Path(args.runs) if getattr(args, "runs", None) else Path(args.out) / name
+        # the experiment's run names -> (entry, protocol, seed), for folders without a record
+        known = {run_name(e.name, pr, k): (e.name, pr, k) for e in (exp.entries if exp else [])
+                 for pr in e.protocols or [""] for k in e.seeds}
         if run_root.is_dir():
             for final in sorted(run_root.rglob(FINAL)):
                 run_dir = final.parent
                 run_id = run_dir.name if run_dir != run_root else run_root.name
                 if run_id in recs:
                     continue
-                entry = protocol = ""
-                seed = None
-                if exp is not None:
-                    for e in exp.entries:
-                        for pr in e.protocols or [""]:
-                            for k in e.seeds:
-                                group = f"{e.name}_{pr}" if pr else e.name
-                                if run_id == f"{group}_seed{k}":
-                                    entry, protocol, seed = e.name, pr, k
+                entry, protocol, seed = known.get(run_id, ("", "", None))
                 recs[run_id] = record_from_run_dir(run_dir, experiment=name, run=run_id,
                                                    entry=entry, protocol=protocol, seed=seed)
                 folders.append(run_id)

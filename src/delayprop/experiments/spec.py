@@ -99,6 +99,16 @@ class RunSpec:
     run_dir: Path
 
 
+def group_name(entry: str, protocol: str) -> str:
+    """``<entry>_<protocol>`` (``<entry>`` without a protocol): a run's ``name`` and group."""
+    return f"{entry}_{protocol}" if protocol else entry
+
+
+def run_name(entry: str, protocol: str, seed: int) -> str:
+    """``<entry>_<protocol>_seed<k>``: a run's folder and record name."""
+    return f"{group_name(entry, protocol)}_seed{seed}"
+
+
 def experiments_dir() -> Path:
     """``experiments/`` of the working directory, else of the source checkout."""
     local = Path("experiments")
@@ -271,7 +281,7 @@ def plan(exp: Experiment, out: str | os.PathLike = "runs",
             for k in e.seeds:
                 if seeds is not None and k not in seeds:
                     continue
-                group = f"{e.name}_{pr}" if pr else e.name
+                group = group_name(e.name, pr)
                 over = merge(pset, e.overrides, {"train": {"seed": k}, "model": {"seed": k}},
                              runtime or {})
                 try:
@@ -279,7 +289,7 @@ def plan(exp: Experiment, out: str | os.PathLike = "runs",
                 except ConfigError as exc:
                     raise ConfigError(f"{exp.path}: run {e.name!r}: {exc}") from None
                 cfg["name"] = group
-                run_id = f"{group}_seed{k}"
+                run_id = run_name(e.name, pr, k)
                 specs.append(RunSpec(exp.name, e.name, pr, k, cfg, e.config_name, run_id,
                                      Path(out) / exp.name / run_id))
     return specs

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from . import stats
-from .spec import Experiment
+from .spec import Experiment, group_name
 
 CSV_COLUMNS = ("experiment", "run", "group", "config", "method", "protocol", "architecture",
                "delays", "params", "weights", "delay_params", "seed", "epochs", "best_epoch",
@@ -61,7 +61,7 @@ def row_of(rec: dict[str, Any], exp: Experiment | None = None) -> dict[str, Any]
     arch, delays = describe(cfg)
     lat = rec.get("latency") or {}
     protocol = rec.get("protocol", "")
-    group = f"{rec['entry']}_{protocol}" if protocol else rec["entry"]
+    group = group_name(rec["entry"], protocol)
     params = f.get("params", {})
     return {
         "experiment": rec["experiment"], "run": rec["run"], "group": group,
@@ -151,6 +151,14 @@ def _pct(x: float) -> str:
     return "-" if x is None or math.isnan(x) else f"{100 * x:.2f}"
 
 
+def _count(n: Any) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None or math.isnan(x) else f"{x:.0f}"
+
+
 def _mean_std(vals: list[float]) -> str:
     if not vals:
         return "-"
@@ -202,9 +210,8 @@ def summary_markdown(name: str, groups: list[Group], exp: Experiment | None,
         iv = stats.mean_interval(tv)
         lines.append(
             f"| {g.label} | {g.protocol or '-'} | {len(tv)} | "
-            f"{g.first('params') or '-':,} | "
-            f"{stats.mean(lat):.0f} | " .replace("nan", "-")
-            + f"{_pct(stats.mean(g.values('val_acc')))} | {_mean_std(tv)} | "
+            f"{_count(g.first('params'))} | {_ms(stats.mean(lat))} | "
+            f"{_pct(stats.mean(g.values('val_acc')))} | {_mean_std(tv)} | "
             f"{_interval(iv)} | {g.first('epochs')} | {', '.join(devices)} |")
     comps = comparisons(groups, exp)
     if comps:
@@ -226,7 +233,7 @@ def summary_markdown(name: str, groups: list[Group], exp: Experiment | None,
             lat = r["latency_ms"]
             lines.append(f"| {r['run']} | {r['seed']} | {_pct(r['val_acc'])} | "
                          f"{_pct(r['test_acc'])} | {r['best_epoch']} | "
-                         f"{'-' if lat is None else f'{lat:.0f}'} | "
+                         f"{_ms(lat)} | "
                          f"{(r['wall_s'] or 0) / 60:.1f} | {r['device']} |")
     return "\n".join(lines) + "\n"
 
@@ -245,8 +252,7 @@ def readme_table(groups: list[Group], exp: Experiment, command: str) -> str:
             continue
         any_g = next(iter(gs.values()))
         lat = [v for g in gs.values() for v in g.values("latency_ms")]
-        cells = [any_g.label, f"{any_g.first('params'):,}",
-                 f"{stats.mean(lat):.0f}" if lat else "-"]
+        cells = [any_g.label, _count(any_g.first("params")), _ms(stats.mean(lat))]
         for p, _ in prots:
             g = gs.get(p)
             if g is None or not g.values():
