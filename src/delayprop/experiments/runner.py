@@ -10,6 +10,7 @@ travels back to the driver: run folders (checkpoints) stay where the worker wrot
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -33,21 +34,26 @@ class Planned:
     note: str = ""
 
 
-def _config_change(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
-    """Options (``section.key``) that change results in which two configurations differ (the
-    run's ``name`` and runtime options such as the device do not count)."""
+@functools.lru_cache(maxsize=1)
+def _model_defaults() -> dict[str, Any]:
+    """The defaults of every [model] option (NetConfig's fields)."""
     import dataclasses
 
     from delayprop.layers import NetConfig
-    from delayprop.train import config_difference
 
-    model_defaults = {f.name: f.default for f in dataclasses.fields(NetConfig)
-                      if f.default is not dataclasses.MISSING}
+    return {f.name: f.default for f in dataclasses.fields(NetConfig)
+            if f.default is not dataclasses.MISSING}
+
+
+def _config_change(recorded: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """Options (``section.key``) that change results in which two configurations differ (the
+    run's ``name`` and runtime options such as the device do not count)."""
+    from delayprop.train import config_difference
 
     def complete(cfg: dict[str, Any]) -> dict[str, Any]:
         # a model option a configuration leaves out takes the network's default
         given = {k: v for k, v in cfg.get("model", {}).items() if v is not None}
-        return {**cfg, "model": {**model_defaults, **given}}
+        return {**cfg, "model": {**_model_defaults(), **given}}
 
     return [d for d in config_difference(complete(recorded), complete(wanted)) if d != "name"]
 
