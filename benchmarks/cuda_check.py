@@ -24,8 +24,8 @@ import torch
 
 from delayprop.baselines.dcls import DCLSConfig, DCLSNet, dcls_loss
 from delayprop.layers import DelayNet, NetConfig
+from delayprop.rules import EpropConfig, OnlineEprop, eprop_gradients
 from delayprop.rules.bptt import bptt_gradients
-from delayprop.rules.eprop import EpropConfig, OnlineEprop, eprop_gradients
 
 CONFIGS = {
     "ff-syn-hard": dict(recurrent=False, synaptic_delays=True, axonal_delays=False),

@@ -29,7 +29,7 @@ from delayprop.data.packed import load_packed, packed_name, save_packed
 from delayprop.data.reader import bin_spikes
 from delayprop.errors import ConfigError, DataError
 from delayprop.layers import DelayNet, NetConfig
-from delayprop.rules.eprop import EpropConfig, OnlineEprop
+from delayprop.rules import EpropConfig, OnlineEprop
 from delayprop.train import BEST, CHECKPOINT, CONFIG, FINAL, INIT, METRICS
 
 # the timing task, small and fast: 20 steps, 4 hidden neurons, one epoch, big batches

@@ -510,7 +510,7 @@ def adapt_one(model: Any, sp: NewSpeaker, data: AdaptData, s: AdaptSettings,
     """Learn ``sp.adapt`` in one pass with ``model`` (changed in place). Returns the record of
     one speaker: accuracies before / after, the curve, timings and memory."""
     from delayprop.progress import progress_bar
-    from delayprop.rules import OnlineEprop
+    from delayprop.rules import OnlineEprop, minimum_state
 
     s.check()
     net = model.net
@@ -531,7 +531,7 @@ def adapt_one(model: Any, sp: NewSpeaker, data: AdaptData, s: AdaptSettings,
     before.update(new_held=curve[0]["new_held"], known_test=curve[0]["known_test"])
     timer = [0.0, 0, 0.0]
     opt_s = 0.0
-    state_numbers = 0
+    state_numbers = kernel_numbers = 0
     t_start = time.perf_counter()
     bar = progress_bar(total=len(sp.adapt), desc=f"adapting ({sp.name})", enabled=progress,
                        unit="sample")
@@ -543,6 +543,7 @@ def adapt_one(model: Any, sp: NewSpeaker, data: AdaptData, s: AdaptSettings,
         if k == 0:
             learner.begin(1)  # the state the learner holds between steps (not the updates)
             state_numbers = learner.state_numel()
+            kernel_numbers = learner.kernel_numel()
             learner.state = None
         if buffer is not None:
             for _ in range(s.replay):
@@ -581,6 +582,9 @@ def adapt_one(model: Any, sp: NewSpeaker, data: AdaptData, s: AdaptSettings,
         "curve": curve, "learning_rates": rates,
         "rehearsal": buffer.describe() if buffer is not None else None,
         "learner_state_bytes": state_numbers * dtype_bytes,
+        # derived from the parameters at each sample's start, shared by a batch of streams
+        "learner_kernel_bytes": kernel_numbers * dtype_bytes,
+        "minimum_state_bytes": sum(minimum_state(net, model.eprop_cfg).values()) * dtype_bytes,
         "steps_learned": timer[1],
         "ms_per_step": 1e3 * timer[0] / max(timer[1], 1),
         "ms_per_update": 1e3 * (timer[2] + opt_s) / n,
