@@ -11,22 +11,30 @@ record's name, e.g. ``pub_s4_reh20_seed0``)::
     B="delayprop adapt results/models/eprop_aug_seed0 --data ../shared/data/shd-repro"
     for s in 4 5; do
       # the reference and the candidates, seed 0 (curve every 25 samples)
-      $A --speaker $s --seed 0 --lr 3e-4 --out OUT/pub_s${s}_lr3e-4_seed0
-      $A --speaker $s --seed 0 --lr 3e-4 --rehearsal 20 --out OUT/pub_s${s}_reh20_seed0
-      $A --speaker $s --seed 0 --lr 3e-4 --delay-lr 3e-3 --out OUT/pub_s${s}_dlr3e-3_seed0
-      $A --speaker $s --seed 0 --lr 1e-4 --out OUT/pub_s${s}_lr1e-4_seed0
-      for k in 1 2; do  # seeds 1 and 2 (curve every 50 samples)
-        $A --speaker $s --seed $k --lr 3e-4 --eval-every 50 --out OUT/pub_s${s}_lr3e-4_seed$k
-        $A --speaker $s --seed $k --lr 1e-4 --eval-every 50 --out OUT/pub_s${s}_lr1e-4_seed$k
-        $A --speaker $s --seed $k --lr 3e-4 --rehearsal 20 --eval-every 50 \\
-           --out OUT/pub_s${s}_reh20_seed$k
+      for c in "lr3e-4|--lr 3e-4" "lr1e-4|--lr 1e-4" "lr2e-4|--lr 2e-4" \
+               "reh20|--lr 3e-4 --rehearsal 20" "reh20r2|--lr 3e-4 --rehearsal 20 --replay 2" \
+               "reh100|--lr 3e-4 --rehearsal 100" \
+               "reh100r2|--lr 3e-4 --rehearsal 100 --replay 2" \
+               "reh100r4|--lr 3e-4 --rehearsal 100 --replay 4" \
+               "dlr3e-3|--lr 3e-4 --delay-lr 3e-3" "hidden|--lr 3e-4 --params weights,delays" \
+               "rlr3e-5|--lr 3e-4 --readout-lr 3e-5"; do
+        $A --speaker $s --seed 0 ${c#*|} --out OUT/pub_s${s}_${c%%|*}_seed0
       done
-      for k in 0 1 2; do  # the augmentation network: the reference and pub's choice
-        $B --speaker $s --seed $k --lr 3e-4 --eval-every 50 --out OUT/aug_s${s}_lr3e-4_seed$k
-        $B --speaker $s --seed $k --lr 1e-4 --eval-every 50 --out OUT/aug_s${s}_lr1e-4_seed$k
+      # the reference, the chosen setting and lr 1e-4 over seeds 1, 2 (pub) and 0, 1, 2
+      # (aug), curve every 50 samples
+      for c in "lr3e-4|--lr 3e-4" "reh100|--lr 3e-4 --rehearsal 100" "lr1e-4|--lr 1e-4"; do
+        for k in 1 2; do
+          $A --speaker $s --seed $k ${c#*|} --eval-every 50 --out OUT/pub_s${s}_${c%%|*}_seed$k
+        done
+        for k in 0 1 2; do
+          $B --speaker $s --seed $k ${c#*|} --eval-every 50 --out OUT/aug_s${s}_${c%%|*}_seed$k
+        done
       done
     done
     python results/adapt/summarize.py OUT/*/adapt.json
+
+``python results/adapt/summarize.py results/adapt/records/*.json`` remakes the summary, the
+tables and the figures from the kept records.
 
 Selection, on validation only (seed 0, speakers 4 and 5 pooled): a setting qualifies if its
 gain in the new speakers' validation accuracy is at least 80% of the reference's (lr 3e-4,
@@ -52,8 +60,10 @@ REFERENCE = "lr3e-4"
 
 
 def tag_of(rep: dict) -> tuple[str, int, str, int]:
-    """(network, speaker, setting, seed) from the --out folder name of the run."""
-    name = Path(rep["_path"]).parent.name  # pub_s4_reh20_seed0
+    """(network, speaker, setting, seed) from the --out folder name of the run (its
+    adapt.json) or from the name of a kept record (records/pub_s4_reh20_seed0.json)."""
+    path = Path(rep["_path"])
+    name = path.parent.name if path.name == "adapt.json" else path.stem  # pub_s4_reh20_seed0
     net, spk, *setting, seed = name.split("_")
     return net, int(spk[1:]), "_".join(setting), int(seed[4:])
 
@@ -87,8 +97,12 @@ def pool(reps: list[dict]) -> dict:
 
 
 def mean_std(xs: list[float]) -> dict:
+    """Mean, std (ddof 1) and the t-based 95% interval of the mean, in points."""
+    from delayprop.experiments.stats import mean_interval
+
+    ci = mean_interval([100 * x for x in xs])
     return {"mean": 100 * st.mean(xs), "std": 100 * st.stdev(xs) if len(xs) > 1 else 0.0,
-            "n": len(xs)}
+            "n": len(xs), "ci95": [ci.low, ci.high] if len(xs) > 1 else None}
 
 
 def main(paths: list[str]) -> dict:
@@ -195,7 +209,7 @@ def tables(summary: dict) -> str:
                          f"{'yes' if r['qualifies'] else 'no'} |")
         lines += ["", f"chosen: {sel['chosen']} ({sel['rule']})", ""]
     lines += ["Held out (new speakers 4 and 5 pooled) and known speakers' test, mean +- std "
-              "over seeds", "",
+              "over seeds [t-based 95% interval]", "",
               "| network / setting | seeds | new speakers before (%) | after (%) | gain "
               "(points) | known before (%) | after (%) | change (points) | buffer (bytes) |",
               "|---|---|---|---|---|---|---|---|---|"]
@@ -203,11 +217,15 @@ def tables(summary: dict) -> str:
     def ms(d):
         return f"{d['mean']:.2f} +- {d['std']:.2f}"
 
+    def ci(d):
+        lo_hi = d.get("ci95")
+        return f"{ms(d)} [{lo_hi[0]:+.2f}, {lo_hi[1]:+.2f}]" if lo_hi else ms(d)
+
     for key, r in summary["results"].items():
         lines.append(f"| {key} | {','.join(map(str, r['seeds']))} | "
                      f"{ms(r['new_held_before'])} | {ms(r['new_held_after'])} | "
-                     f"{ms(r['new_held_gain'])} | {ms(r['known_test_before'])} | "
-                     f"{ms(r['known_test_after'])} | {ms(r['known_test_change'])} | "
+                     f"{ci(r['new_held_gain'])} | {ms(r['known_test_before'])} | "
+                     f"{ms(r['known_test_after'])} | {ci(r['known_test_change'])} | "
                      f"{r['rehearsal_bytes']:,} |")
     for net, t in summary["target"].items():
         lines += ["", f"{net}: chosen {t['chosen']}: {100 * t['share_of_reference_gain']:.0f}% "
@@ -218,12 +236,17 @@ def tables(summary: dict) -> str:
 
 def plot(groups: dict, selection: dict) -> None:
     """Seed 0: held-out accuracy of each new speaker and the known speakers' test accuracy
-    along the stream, one panel per setting (the reference first, then the chosen one)."""
+    along the stream, one panel per setting run over every seed (the reference first, then
+    the chosen one)."""
     from delayprop.plots import _plt, _save
 
     plt = _plt()
     for net, sel in selection.items():
         settings = sorted({s for (n, s, seed) in groups if n == net and seed == 0})
+        # the settings run over every seed (the reference, the chosen one and any kept for
+        # comparison); the other candidates are in the selection table
+        multi = {s for (n, s, seed) in groups if n == net and seed != 0}
+        settings = [s for s in settings if s in multi] or settings
         order = [REFERENCE, sel["chosen"]] + [s for s in settings
                                               if s not in (REFERENCE, sel["chosen"])]
         order = [s for s in order if s in settings]
@@ -246,14 +269,15 @@ def plot(groups: dict, selection: dict) -> None:
             ax.grid(alpha=0.3)
         for ax in axes.flat[len(order):]:
             ax.axis("off")
-        for ax in axes[-1]:
-            ax.set_xlabel("new speaker's samples learned (one pass, batch 1)")
+        for k, ax in enumerate(axes.flat[:len(order)]):
+            if k + cols >= len(order):  # the lowest panel of its column
+                ax.set_xlabel("new speaker's samples learned (one pass, batch 1)")
+                ax.tick_params(labelbottom=True)
         for ax in axes[:, 0]:
             ax.set_ylabel("accuracy (%)")
         handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8,
-                   bbox_to_anchor=(0.5, -0.06 / rows))
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.45 / (3.4 * rows), 1, 1))
+        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8)
         _save(fig, HERE / f"curves_{net}.png")
 
 

@@ -531,7 +531,7 @@ def adapt_one(model: Any, sp: NewSpeaker, data: AdaptData, s: AdaptSettings,
     before.update(new_held=curve[0]["new_held"], known_test=curve[0]["known_test"])
     timer = [0.0, 0, 0.0]
     opt_s = 0.0
-    state_numbers = kernel_numbers = 0
+    state_numbers = kernel_bytes = 0
     t_start = time.perf_counter()
     bar = progress_bar(total=len(sp.adapt), desc=f"adapting ({sp.name})", enabled=progress,
                        unit="sample")
@@ -543,7 +543,7 @@ def adapt_one(model: Any, sp: NewSpeaker, data: AdaptData, s: AdaptSettings,
         if k == 0:
             learner.begin(1)  # the state the learner holds between steps (not the updates)
             state_numbers = learner.state_numel()
-            kernel_numbers = learner.kernel_numel()
+            kernel_bytes = learner.kernel_nbytes()
             learner.state = None
         if buffer is not None:
             for _ in range(s.replay):
@@ -583,7 +583,7 @@ def adapt_one(model: Any, sp: NewSpeaker, data: AdaptData, s: AdaptSettings,
         "rehearsal": buffer.describe() if buffer is not None else None,
         "learner_state_bytes": state_numbers * dtype_bytes,
         # derived from the parameters at each sample's start, shared by a batch of streams
-        "learner_kernel_bytes": kernel_numbers * dtype_bytes,
+        "learner_kernel_bytes": kernel_bytes,
         "minimum_state_bytes": sum(minimum_state(net, model.eprop_cfg).values()) * dtype_bytes,
         "steps_learned": timer[1],
         "ms_per_step": 1e3 * timer[0] / max(timer[1], 1),

@@ -87,8 +87,8 @@ class _Kernels:
         B = hist.shape[1]
         return hist.transpose(0, 1).reshape(B, -1) @ self.wk
 
-    def numel(self) -> int:
-        return sum(t.numel() for t in (self.base, self.k, self.wk, self.wdk) if t is not None)
+    def tensors(self) -> list[torch.Tensor]:
+        return [t for t in (self.base, self.k, self.wk, self.wdk) if t is not None]
 
 
 class _Ring:
@@ -301,7 +301,9 @@ class OnlineEprop:
         self.g_bias = like.new_zeros(C)
         self.y_sum = like.new_zeros(batch, C) if self.mean else None
         self.bbar_sum = 0.0
-        self.rate_sum = [like.new_zeros(batch, layer.n) for layer in net.layers]
+        # spike counts for the rate regulariser's running rate
+        self.rate_sum = ([like.new_zeros(batch, layer.n) for layer in net.layers]
+                         if cfg.reg_rate else None)
         self.state = _Stream(net, batch, like)
         self.batch = batch
         self.t = 0
@@ -365,9 +367,9 @@ class OnlineEprop:
         last = len(net.layers) - 1
         for i in range(last + 1):
             psi = psis[i]
-            self.rate_sum[i] += st.z[i]
             reg = None
             if cfg.reg_rate:
+                self.rate_sum[i] += st.z[i]
                 # T is only known at the end for the whole-sequence path; the online path uses
                 # the running mean so both stay causal, and rescales by 1/T in end().
                 reg = cfg.reg_rate * (self.rate_sum[i] / self.t - cfg.target_rate) / self.batch
@@ -535,8 +537,8 @@ class OnlineEprop:
                 name = (f"network: {prefix} input lines" if part == "input line (forward)"
                         else f"{prefix}: {part.rstrip(' WD')}")
                 add(name, t)
-        for r in self.rate_sum:
-            add("rate regulariser: spike counts" if self.cfg.reg_rate else "spike counts", r)
+        for r in self.rate_sum or []:
+            add("rate regulariser: spike counts", r)
         add("readout: accumulated update", self.g_bias)
         if self.mean:
             add("readout: output sum ('mean' loss)", self.y_sum)
@@ -551,13 +553,23 @@ class OnlineEprop:
         parameters nor the kernels derived from them."""
         return sum(self.state_parts().values())
 
-    def kernel_numel(self) -> int:
-        """Numbers derived from the parameters at ``begin()`` and shared by the batch: gather
-        indices of the rounded delays, dense kernels (smooth delays), W dK/dD."""
+    def kernels(self) -> list[torch.Tensor]:
+        """Tensors derived from the parameters at ``begin()`` and shared by the batch: gather
+        indices of the rounded delays (int64), dense kernels (smooth delays), W dK/dD, and the
+        readout's W K (readout delays)."""
         if self.state is None:
-            raise ConfigError("kernel_numel(): call begin(batch) first")
-        n = sum(g.ker.numel() for gs in self.groups for g in gs) + self.readout.ker.numel()
-        return n + (self.wk_flat.numel() if self.lag else 0)
+            raise ConfigError("kernels(): call begin(batch) first")
+        out = [t for g in [g for gs in self.groups for g in gs] + [self.readout]
+               for t in g.ker.tensors()]
+        return out + ([self.wk_flat] if self.lag else [])
+
+    def kernel_numel(self) -> int:
+        """Numbers in :meth:`kernels`."""
+        return sum(t.numel() for t in self.kernels())
+
+    def kernel_nbytes(self) -> int:
+        """Bytes of :meth:`kernels`."""
+        return sum(t.numel() * t.element_size() for t in self.kernels())
 
     def _check_step_input(self, x_t: torch.Tensor, target_t: torch.Tensor | None) -> None:
         """x_t (B, n_in) and target_t (B,) of the batch size ``begin`` was given."""
