@@ -297,3 +297,293 @@ def test_released_network_on_100_shd_repro_test_samples(tmp_path, monkeypatch):
     back = DelayNet.from_nir(graph)
     with torch.no_grad():
         assert torch.equal(back(x), net(x))
+
+
+# --------------------------------------------------------------------------------------------
+# The DCLS baseline (delayprop.export.nir.dcls_to_nir)
+
+DCLS_RELEASED = ROOT / "results" / "models" / "dcls_pub_seed0"
+
+DCLS_CASES = {
+    "one_layer_bn": dict(n_hidden=(10,)),
+    "one_layer_no_bn_fixed_readout": dict(n_hidden=(10,), batchnorm=False,
+                                          readout_delays=False, right_padding=3),
+    "two_layers_bn": dict(n_hidden=(9, 8), theta=0.8),
+    "two_layers_no_bn": dict(n_hidden=(9, 8), batchnorm=False, tau_m=1.005),
+}
+
+
+def make_dcls(seed: int = 0, **kw):
+    """A small DCLS network (5 taps: delays 0..4, right padding 2) with BatchNorm running
+    statistics and affine parameters set by hand (so that the folding is exercised)."""
+    from delayprop.baselines.dcls import DCLSConfig, DCLSNet
+
+    kw.setdefault("tau_m", 2.0)
+    net = DCLSNet(DCLSConfig(n_in=7, n_out=3, max_delay=5, seed=seed, **kw))
+    g = torch.Generator().manual_seed(100 + seed)
+    with torch.no_grad():
+        for norm in net.norms:
+            if isinstance(norm, torch.nn.BatchNorm1d):
+                norm.running_mean.uniform_(-0.4, 0.4, generator=g)
+                norm.running_var.uniform_(0.3, 2.0, generator=g)
+                norm.weight.uniform_(0.5, 1.5, generator=g)
+                norm.bias.uniform_(-0.3, 0.3, generator=g)
+    return net.eval()
+
+
+def pad_steps(x: torch.Tensor, steps: int) -> torch.Tensor:
+    return torch.cat([x, x.new_zeros(x.shape[0], steps, x.shape[2])], 1)
+
+
+def dcls_reference(net, x: torch.Tensor, extra: int = 0):
+    """DCLSNet in evaluation and float64 on x followed by ``extra`` zero steps: (y (B, T', C),
+    [hidden spikes (B, T_l, n_l) per layer]); the spikes recorded by running the layers with
+    the module's own functions, checked against the network's forward pass."""
+    from delayprop.baselines.dcls import lif_sequence_tm
+    from delayprop.blocks import leaky_filter_tm
+
+    net64 = copy.deepcopy(net).double().eval()
+    xp = pad_steps(x.double(), extra)
+    zs = []
+    with torch.no_grad():
+        h = xp.transpose(0, 1)
+        for syn, norm in zip(net64.synapses[:-1], net64.norms):
+            current = syn.currents_tm(h)
+            T, B, N = current.shape
+            h = lif_sequence_tm(norm(current.reshape(T * B, N)).view(T, B, N), net64.lif)
+            zs.append(h.transpose(0, 1).numpy())
+        y = net64(xp)
+        mine, _ = leaky_filter_tm(net64.synapses[-1].currents_tm(h), net64.decay)
+    np.testing.assert_allclose(mine.transpose(0, 1).numpy(), y.numpy(), rtol=0, atol=1e-12)
+    return y.numpy(), zs
+
+
+@pytest.mark.parametrize("case", sorted(DCLS_CASES))
+def test_dcls_interpreter_gives_dcls_spikes_and_readout(case):
+    """Run on the input followed by (n + 1) r zero steps, the graph gives DCLSNet (eval,
+    float64) on the input followed by n r zero steps: identical hidden spikes, readout within
+    1e-9; and DCLSNet on the input itself on its first T + r output steps."""
+    from delayprop.export.nir import dcls_to_nir
+
+    net = make_dcls(**DCLS_CASES[case])
+    n, r = len(net.cfg.n_hidden), net.cfg.right_padding
+    x = spike_input(11, T=30)
+    T = x.shape[1]
+    graph = dcls_to_nir(net)
+    extra = graph.metadata["extra_steps"]
+    assert extra == (n + 1) * r
+    names = [f"l{k}.lif" for k in range(n)]
+    out = interpret(graph, pad_steps(x, extra).numpy(), record=tuple(names))
+    y, zs = dcls_reference(net, x, extra=n * r)
+    steps = T + extra
+    assert out["output"].shape[1] == steps
+    for name, z in zip(names, zs):
+        assert z.shape[1] >= steps
+        assert 0.02 < z[:, :steps].mean() < 0.9  # the layers fire, but not all the time
+        np.testing.assert_array_equal(out[name], z[:, :steps])
+    np.testing.assert_allclose(out["output"], y[:, :steps], rtol=0, atol=1e-9)
+    # DCLSNet on the input itself: same length, the same on the first T + r steps
+    y0, z0 = dcls_reference(net, x)
+    assert y0.shape[1] == steps
+    np.testing.assert_allclose(out["output"][:, :T + r], y0[:, :T + r], rtol=0, atol=1e-9)
+    np.testing.assert_array_equal(out["l0.lif"][:, :T + r], z0[0])
+    # and the float32 network delayprop evaluates
+    with torch.no_grad():
+        y32 = net(pad_steps(x, n * r)).numpy()[:, :steps]
+    np.testing.assert_allclose(out["output"], y32, rtol=0, atol=1e-5 * max(1.0, np.abs(y).max()))
+
+
+def test_dcls_graph_parameters_fold_batchnorm_exactly():
+    from delayprop.baselines.dcls import DCLSConfig
+    from delayprop.export.nir import dcls_to_nir
+
+    net = make_dcls(n_hidden=(9, 8))
+    g = dcls_to_nir(net, name="tiny", dt=4.0)
+    md = g.metadata
+    assert md["dt"] == 4.0 and md["time_unit"] == "ms" and md["model"] == "DCLSNet"
+    assert md["reset"] == "zero" and md["extra_steps"] == 6 and "softmax" in md["classification"]
+    assert DCLSConfig(**json.loads(md["dcls_config"])) == net.cfg
+    decay = 1 - 1 / 2.0
+    for k in range(2):
+        lif = g.nodes[f"l{k}.lif"]
+        assert isinstance(lif, nir.LIF)
+        np.testing.assert_allclose(lif.tau, 4.0 * 2.0, rtol=1e-15)  # dt tau_m
+        np.testing.assert_allclose(lif.r, 1 / (1 - decay), rtol=1e-15)
+        np.testing.assert_array_equal(lif.v_threshold, 1.0)
+        np.testing.assert_array_equal(lif.v_reset, 0.0)
+        np.testing.assert_array_equal(lif.v_leak, 0.0)
+        syn, bn = net.synapses[k], net.norms[k]
+        s = (bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)).detach().numpy()
+        c = bn.bias.detach().double().numpy() - s * bn.running_mean.double().numpy()
+        W = syn.weight.detach().double().numpy() / (1 + 1e-7)
+        d = syn.rounded_delays().numpy().astype(int)
+        rebuilt, biases = np.zeros_like(W), []
+        for v in np.unique(d):
+            node = g.nodes[f"l{k}.ff.w{v}"]
+            w = np.asarray(node.weight)
+            assert w.dtype == np.float64
+            np.testing.assert_array_equal(w[d != v], 0.0)
+            if v:
+                np.testing.assert_array_equal(g.nodes[f"l{k}.ff.delay{v}"].delay, v * 4.0)
+            if isinstance(node, nir.Affine):
+                biases.append(np.asarray(node.bias))
+            rebuilt += w
+        np.testing.assert_allclose(rebuilt, s[:, None] * W, rtol=1e-15, atol=0)
+        assert len(biases) == 1  # one Affine per layer: the BatchNorm shift
+        np.testing.assert_allclose(biases[0], c, rtol=1e-15, atol=1e-16)
+    ro = g.nodes["readout"]
+    assert isinstance(ro, nir.LI)
+    np.testing.assert_allclose(ro.tau, 8.0, rtol=1e-15)
+    assert not any(isinstance(g.nodes[m], nir.Affine) for m in g.nodes if m.startswith("readout"))
+    plain = dcls_to_nir(make_dcls(n_hidden=(4,), batchnorm=False))
+    assert not any(isinstance(v, nir.Affine) for v in plain.nodes.values())
+    assert plain.metadata["dt"] == 10.0
+
+
+def test_dcls_export_uses_evaluation_semantics_in_training_mode():
+    from delayprop.baselines.dcls import DCLSConfig, DCLSNet
+    from delayprop.export.nir import dcls_to_nir
+
+    net = make_dcls(n_hidden=(6,))
+    ref = dcls_to_nir(net)
+    net.train()
+    net.set_sigma(3.0)  # the Gaussian kernels of training
+    g = dcls_to_nir(net)
+    assert net.training and net.norms[0].training  # the module is left as it was
+    assert set(g.nodes) == set(ref.nodes)
+    for k, node in g.nodes.items():
+        for key, value in node.__dict__.items():
+            if isinstance(value, np.ndarray):
+                np.testing.assert_array_equal(value, getattr(ref.nodes[k], key), err_msg=k)
+    # readout_delays = false: the readout is a single delay-0 branch
+    fixed = dcls_to_nir(DCLSNet(DCLSConfig(n_in=5, n_hidden=(4,), n_out=2, max_delay=5,
+                                           readout_delays=False)).train())
+    assert [m for m in fixed.nodes if m.startswith("readout.")] == ["readout.w0"]
+
+
+def test_dcls_the_interpreter_sees_the_folded_bias_and_a_moved_delay():
+    from delayprop.export.nir import dcls_to_nir
+
+    net = make_dcls(n_hidden=(9, 8))
+    x = spike_input(12, T=25)
+    graph = dcls_to_nir(net)
+    xp = pad_steps(x, graph.metadata["extra_steps"]).numpy()
+    base = interpret(graph, xp)["output"]
+    nobias = copy.deepcopy(graph)
+    for node in nobias.nodes.values():
+        if isinstance(node, nir.Affine):
+            node.bias[:] = 0.0
+    assert not np.allclose(interpret(nobias, xp)["output"], base, rtol=0, atol=1e-6)
+    moved = copy.deepcopy(graph)  # the strongest synapse of one readout branch to another
+    ro = sorted(m for m in moved.nodes if m.startswith("readout.w"))
+    a, b = moved.nodes[ro[0]].weight, moved.nodes[ro[-1]].weight
+    j, i = np.unravel_index(np.argmax(np.abs(a)), a.shape)
+    b[j, i], a[j, i] = a[j, i], 0.0
+    assert not np.allclose(interpret(moved, xp)["output"], base, rtol=0, atol=1e-6)
+
+
+def test_dcls_written_file_reads_back(tmp_path):
+    from delayprop.export.nir import dcls_to_nir
+
+    net = make_dcls(n_hidden=(9, 8))
+    graph = dcls_to_nir(net, name="tiny")
+    path = tmp_path / "dcls.nir"
+    write_nir(graph, path)
+    back = nir.read(str(path))
+    assert set(back.nodes) == set(graph.nodes) and len(back.edges) == len(graph.edges)
+    assert back.metadata["model"] == "DCLSNet" and back.metadata["extra_steps"] == 6
+    x = pad_steps(spike_input(13, T=20), 6).numpy()
+    np.testing.assert_array_equal(interpret(back, x)["output"], interpret(graph, x)["output"])
+    with pytest.raises(ConfigError, match="DCLS network"):
+        DelayNet.from_nir(back)
+
+
+def test_dcls_export_refuses_what_it_cannot_write():
+    from delayprop.baselines.dcls import DCLSConfig, DCLSNet
+    from delayprop.export.nir import dcls_to_nir
+
+    with pytest.raises(ConfigError, match="exports a DCLSNet"):
+        dcls_to_nir(make_net())
+    with pytest.raises(ConfigError, match="dt"):
+        dcls_to_nir(make_dcls(n_hidden=(4,)), dt=0.0)
+    bad = make_dcls(n_hidden=(4,))
+    with torch.no_grad():
+        bad.synapses[1].weight[0, 0] = float("nan")
+    with pytest.raises(ConfigError, match=r"synapses\.1\.weight has non-finite"):
+        dcls_to_nir(bad)
+    bad = make_dcls(n_hidden=(4,))
+    with torch.no_grad():
+        bad.synapses[0].P[0, 0] = float("inf")
+    with pytest.raises(ConfigError, match=r"synapses\.0\.P has non-finite"):
+        dcls_to_nir(bad)
+    bad = make_dcls(n_hidden=(4,))
+    bad.norms[0].running_var[1] = float("nan")
+    with pytest.raises(ConfigError, match=r"norms\.0\.running_var has non-finite"):
+        dcls_to_nir(bad)
+    bad = DCLSNet(DCLSConfig(n_in=5, n_hidden=(4,), n_out=2, max_delay=3))
+    bad.norms[0] = torch.nn.BatchNorm1d(4, track_running_stats=False)
+    with pytest.raises(ConfigError, match="running statistics"):
+        dcls_to_nir(bad)
+    with pytest.raises(ConfigError) as info:
+        dcls_to_nir(make_dcls(n_hidden=(4,)), dt=float("nan"))
+    assert "\n" not in str(info.value)
+
+
+def test_export_cli_writes_a_dcls_graph(tmp_path, capsys):
+    from delayprop.training.checkpoint import load_checkpoint, model_from_checkpoint
+
+    rd = tmp_path / "run"
+    assert main(["train", "--dataset", "timing", "--method", "dcls", "--epochs", "1",
+                 "--n-hidden", "5", "--max-delay", "5", "--run-dir", str(rd), "--quiet",
+                 "--no-plots"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "dcls.nir"
+    assert main(["export", str(rd), str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and "followed by 4 zero steps" in printed
+    g = nir.read(str(out))
+    assert g.metadata["model"] == "DCLSNet" and g.metadata["dt"] == 10.0
+    assert json.loads(g.metadata["dcls_config"])["n_hidden"] == [5]
+    net = model_from_checkpoint(load_checkpoint(rd / "best.pt")).net
+    x = spike_input(14, C=net.cfg.n_in, T=20)
+    y, (z,) = dcls_reference(net, x, extra=2)
+    res = interpret(g, pad_steps(x, 4).numpy(), record=("l0.lif",))
+    np.testing.assert_array_equal(res["l0.lif"], z[:, :24])
+    np.testing.assert_allclose(res["output"], y[:, :24], rtol=0, atol=1e-9)
+
+
+@pytest.mark.skipif(not (SHD_REPRO / "shd_test.h5.gz").exists() or not DCLS_RELEASED.exists(),
+                    reason="needs ../shared/data/shd-repro and the released DCLS network")
+def test_released_dcls_network_on_100_shd_repro_test_samples(tmp_path, monkeypatch):
+    """The released DCLS network (140-256-256-20, BatchNorm, 25 taps, right padding 12)
+    exported by the command line, read back by nir.read, run by the interpreter on the first
+    100 SHD-repro test samples followed by 36 zero steps: both hidden layers' spikes are
+    identical to DCLSNet's (float64, evaluation) on the samples followed by 24 zero steps, the
+    readout within 1e-5; against DCLSNet on the samples themselves (what delayprop eval runs)
+    the readout agrees on the first T + 12 steps and the predictions are the same."""
+    monkeypatch.setenv("DELAYPROP_CACHE", str(tmp_path / "cache"))
+    from delayprop.baselines.dcls import dcls_predict
+    from delayprop.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from delayprop.training.splits import load_splits
+
+    out = tmp_path / "dcls.nir"
+    assert main(["export", str(DCLS_RELEASED), str(out)]) == 0
+    graph = nir.read(str(out))
+    ckpt = load_checkpoint(DCLS_RELEASED / "best.pt")
+    cfg = json.loads(json.dumps(ckpt["config"]))
+    cfg["data"]["data_dir"] = str(SHD_REPRO)
+    net = model_from_checkpoint(ckpt).net.eval()
+    assert graph.metadata["extra_steps"] == 36 and graph.metadata["dt"] == 10.0
+    x = load_splits(cfg, progress=False).test.x[:100].float()
+    T = x.shape[1]
+    res = interpret(graph, pad_steps(x, 36).numpy(), record=("l0.lif", "l1.lif"))
+    y64, zs = dcls_reference(net, x, extra=24)
+    for k, z in enumerate(zs):
+        assert z[:, :T + 36].sum() > 100_000
+        np.testing.assert_array_equal(res[f"l{k}.lif"], z[:, :T + 36])
+    np.testing.assert_allclose(res["output"], y64[:, :T + 36], rtol=0, atol=1e-5)
+    with torch.no_grad():
+        y_eval = net(x)  # float32, the input itself
+    np.testing.assert_allclose(res["output"][:, :T + 12], y_eval[:, :T + 12].numpy(), rtol=0,
+                               atol=1e-3)
+    assert torch.equal(dcls_predict(torch.as_tensor(res["output"])), dcls_predict(y_eval))

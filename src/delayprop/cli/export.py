@@ -5,8 +5,9 @@ The NIR graph is the network with hard delays at its time step dt (in the graph'
 meant to be stepped by forward Euler; per-synapse delays are expanded into one Delay + Linear
 branch per distinct delay, the subtractive reset into LI + Threshold + a reset loop (see
 docs/hardware.md). A network trained with smooth delays is exported with its rounded delays.
-The DCLS baseline is not exported (its BatchNorm, padding and readout rule); its hardware cost
-is reported.
+A DCLS run is exported as it evaluates (rounded kernel positions as delays, BatchNorm folded
+into the weights and a bias, no dropout); run its graph on the input followed by
+metadata["extra_steps"] zero steps (its layers' padding).
 
 ``--report`` counts synapses, delays and their bits, delay-buffer memory (per-synapse ring
 buffers against one queue per presynaptic neuron), measures synaptic operations and spikes
@@ -44,21 +45,26 @@ def _run(args: argparse.Namespace) -> int:
     cfg = json.loads(json.dumps(ckpt["config"]))
     model = model_from_checkpoint(ckpt, device="cpu")
     if args.out is not None:
-        from delayprop.export.nir import require_nir, to_nir, write_nir
+        from delayprop.baselines.dcls import DCLSNet
+        from delayprop.export.nir import dcls_to_nir, require_nir, to_nir, write_nir
 
         require_nir()
-        if not hasattr(model.net, "to_nir"):
-            raise ConfigError(f"{path}: NIR export covers DelayNet networks (e-prop, BPTT); the "
-                              f"{type(model.net).__name__} of method {model.method!r} (BatchNorm, "
-                              f"padded steps, its own readout rule) is not exported; "
-                              f"--report gives its hardware cost")
+        dcls = isinstance(model.net, DCLSNet)
+        if not dcls and not hasattr(model.net, "to_nir"):
+            raise ConfigError(f"{path}: NIR export covers DelayNet and DCLS networks, not the "
+                              f"{type(model.net).__name__} of method {model.method!r}")
         out = Path(args.out)
         if out.parent and not out.parent.exists():
             raise ConfigError(f"{out}: its folder {out.parent} does not exist")
-        graph = to_nir(model.net, loss=model.loss, name=str(path))
+        if dcls:  # the DCLS model counts in steps: the data's bin width is its dt
+            graph = dcls_to_nir(model.net, name=str(path), dt=float(cfg["data"]["dt"]) * 1000.0)
+        else:
+            graph = to_nir(model.net, loss=model.loss, name=str(path))
         write_nir(graph, out)
+        extra = (f"; run it on the input followed by {graph.metadata['extra_steps']} zero steps"
+                 if dcls else "")
         print(f"wrote {out}: NIR graph of {len(graph.nodes)} nodes, {len(graph.edges)} edges, "
-              f"dt {graph.metadata['dt']:g} ms")
+              f"dt {graph.metadata['dt']:g} ms{extra}")
     if args.report:
         from delayprop.export.cost import format_report, hardware_cost, jsonable
         from delayprop.training.splits import load_splits

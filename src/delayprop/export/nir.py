@@ -67,6 +67,33 @@ Node names: ``input``, ``output``; per hidden layer ``l{k}.lif`` (reset to zero)
 :func:`from_nir` reads such a graph back (any graph of this shape: populations fed by
 ``[Delay ->] ... Linear/Affine`` chains), giving the hard-mode network with the same outputs;
 synapses whose weight is 0 come back with delay 0 (their delay has no effect).
+
+The DCLS baseline
+-----------------
+:func:`dcls_to_nir` writes a :class:`~delayprop.baselines.dcls.DCLSNet` as it evaluates
+(rounded single-tap kernels, BatchNorm with its running statistics, no dropout), whichever
+mode the module is in. The DCLS model counts time in steps (``tau_m`` in steps); the graph's
+``dt`` is the data's bin width in ms (10 ms on SHD), so its hidden ``LIF`` nodes get
+:math:`\tau = dt / (1 - \alpha)` = ``tau_m`` dt (SNN-delays' 10.05 ms) and :math:`R` = ``tau_m``.
+
+* Synapse :math:`(j, i)`: weight :math:`W_{ji} / (1 + 10^{-7})` (the evaluated kernel's
+  normaliser) at a delay of ``rounded_delays()[j, i]`` steps, expanded into Delay + Linear
+  branches as above.
+* BatchNorm1d in evaluation, :math:`\gamma_j (I_j - \mu_j) / \sqrt{\sigma^2_j + \epsilon}
+  + \beta_j = s_j I_j + c_j`, is folded exactly: the rows of the layer's branch weights are
+  scaled by :math:`s_j = \gamma_j / \sqrt{\sigma^2_j + \epsilon}`, and
+  :math:`c_j = \beta_j - s_j \mu_j` is the bias of an ``Affine`` on the layer's first branch
+  (added at every step, as BatchNorm adds it at every step of the padded sequence).
+* Hidden neurons: ``LIF`` (reset to zero, :math:`v_{threshold} = \theta`); readout: ``LI``
+  with the same decay, no bias.
+* Padding: each DCLS layer's output is ``right_padding`` (r) steps longer than its input, so
+  ``DCLSNet`` maps T input steps to T + (n + 1) r output steps (n hidden layers); the graph is
+  run on the input followed by (n + 1) r zero steps. The graph is causal: it computes
+  ``DCLSNet`` on the input followed by n r zero steps (the first T + (n + 1) r of that
+  output) exactly. ``DCLSNet`` on the input itself ends hidden layer l after its
+  T + (l + 1) r steps (the next layer reads zeros after them), which a causal graph cannot do
+  without knowing T: the two agree on the first T + r output steps, and can differ after
+  that where a hidden layer still fires past the end of its window.
 """
 
 from __future__ import annotations
@@ -295,6 +322,147 @@ def read_nir(path: str | Path) -> Any:
 
 
 # --------------------------------------------------------------------------------------------
+# DCLSNet -> NIR
+
+
+def _finite(name: str, t: Any) -> np.ndarray:
+    """``t`` as a float64 array; a ConfigError if any value is not finite."""
+    a = (t.detach().cpu().to(torch.float64).numpy() if isinstance(t, torch.Tensor)
+         else np.asarray(t, dtype=np.float64))
+    if not np.all(np.isfinite(a)):
+        raise ConfigError(f"the DCLS network's {name} has non-finite values; nothing exported")
+    return a
+
+
+def _dcls_norm(norm: Any, n: int, k: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """(s (n,), c (n,) or None): hidden layer k's normalisation in evaluation is
+    I -> s I + c (BatchNorm1d with running statistics); Identity: s = 1, no bias."""
+    if isinstance(norm, torch.nn.Identity):
+        return np.ones(n), None
+    if not isinstance(norm, torch.nn.BatchNorm1d):
+        raise ConfigError(f"DCLS layer {k}: normalisation {type(norm).__name__} is neither "
+                          f"BatchNorm1d nor Identity")
+    if norm.running_mean is None or norm.running_var is None:
+        raise ConfigError(f"DCLS layer {k}: a BatchNorm1d without running statistics "
+                          f"normalises by each batch's, which a NIR graph cannot hold")
+    mean = _finite(f"norms.{k}.running_mean", norm.running_mean)
+    var = _finite(f"norms.{k}.running_var", norm.running_var)
+    gamma = np.ones(n) if norm.weight is None else _finite(f"norms.{k}.weight", norm.weight)
+    beta = np.zeros(n) if norm.bias is None else _finite(f"norms.{k}.bias", norm.bias)
+    if mean.shape != (n,) or var.shape != (n,) or gamma.shape != (n,) or beta.shape != (n,):
+        raise ConfigError(f"DCLS layer {k}: a BatchNorm1d of {mean.size} features on {n} "
+                          f"neurons")
+    eps = float(norm.eps)
+    if not (math.isfinite(eps) and (var + eps > 0).all()):
+        raise ConfigError(f"DCLS layer {k}: BatchNorm1d running_var + eps must be > 0")
+    s = gamma / np.sqrt(var + eps)
+    return s, beta - s * mean
+
+
+def dcls_to_nir(net: Any, *, name: str = "", dt: float = 10.0) -> Any:
+    """``net`` (a :class:`~delayprop.baselines.dcls.DCLSNet`) as a ``nir.NIRGraph`` with the
+    semantics of evaluation (rounded single-tap delays, BatchNorm with its running statistics
+    folded into the synapses, no dropout), in either module mode (the module is not changed);
+    weights and biases in float64 (the folded values of the parameters, not rounded again).
+    ``dt``: the length of one step in ms (the DCLS model counts in steps; the data's bin width
+    gives them a length, 10 ms on SHD). The module doc ("The DCLS baseline") has the mapping,
+    the padding, and how the graph's output relates to ``DCLSNet``'s."""
+    from dataclasses import asdict
+
+    from delayprop.baselines.dcls import NORM_EPS, DCLSNet
+
+    if not isinstance(net, DCLSNet):
+        raise ConfigError(f"dcls_to_nir exports a DCLSNet, got {type(net).__name__}")
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not (
+            math.isfinite(dt) and dt > 0):
+        raise ConfigError(f"dt (ms per step) must be a positive number, got {dt!r}")
+    c = net.cfg
+    n_hidden = list(c.n_hidden)
+    nl = len(n_hidden)
+    if len(net.synapses) != nl + 1 or len(net.norms) != nl:
+        raise ConfigError(f"the DCLS network has {len(net.synapses)} synapse layers and "
+                          f"{len(net.norms)} normalisations for {nl} hidden layers")
+    sizes = [c.n_in, *n_hidden, c.n_out]
+    for k, syn in enumerate(net.synapses):
+        if tuple(syn.weight.shape) != (sizes[k + 1], sizes[k]):
+            raise ConfigError(f"DCLS synapses.{k}: weight {tuple(syn.weight.shape)}, the "
+                              f"configuration says {(sizes[k + 1], sizes[k])}")
+    dt = float(dt)
+    # float64: the folded weights s W / (1 + 1e-7) of the (float32) parameters, unrounded
+    b = _Builder(dt, np.float64)
+    nir = b.nir
+    tau, r = euler_parameters(float(c.decay), dt)
+    theta = float(c.theta)
+
+    def arr(n: int, value: float) -> np.ndarray:
+        return np.full(n, value, dtype=np.float64)
+
+    def synapses(k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(weights of the evaluated kernel (post, pre) in float64, delays in steps)."""
+        syn = net.synapses[k]
+        w = _finite(f"synapses.{k}.weight", syn.weight)
+        _finite(f"synapses.{k}.P", syn.P)
+        with torch.no_grad():
+            d = syn.rounded_delays().cpu().numpy()
+        return w / (1.0 + NORM_EPS), np.round(d).astype(np.int64)
+
+    b.add("input", nir.Input(input_type={"input": np.array([c.n_in])}))
+    source = "input"
+    for k, norm in enumerate(net.norms):
+        n = n_hidden[k]
+        w, d = synapses(k)
+        s, bias = _dcls_norm(norm, n, k)
+        target = b.add(f"l{k}.lif", nir.LIF(
+            tau=arr(n, tau), r=arr(n, r), v_leak=arr(n, 0.0), v_threshold=arr(n, theta),
+            v_reset=arr(n, 0.0)))
+        b.branches(f"l{k}.ff", source, target, s[:, None] * w, d, bias)
+        source = target
+    w, d = synapses(nl)
+    C = c.n_out
+    b.add("readout", nir.LI(tau=arr(C, tau), r=arr(C, r), v_leak=arr(C, 0.0)))
+    b.branches("readout", source, "readout", w, d)
+    b.add("output", nir.Output(output_type={"output": np.array([C])}))
+    b.edge("readout", "output")
+
+    pad = int(c.right_padding)
+    extra = (nl + 1) * pad
+    meta = {
+        "source": "delayprop",
+        "model": "DCLSNet",
+        "name": name,
+        "dt": dt,
+        "time_unit": "ms",
+        "time_step": f"the DCLS model counts time in steps (tau_m = {c.tau_m:g} steps, decay "
+                     f"1 - 1/tau_m per step); one step is dt = {dt:g} ms, the data's bin width",
+        "discretisation": DISCRETISATION,
+        "reset": "zero",
+        "threshold": "spike when v >= theta in delayprop; NIR's v > v_threshold differs only "
+                     "when v lands exactly on theta",
+        "semantics": "evaluation, whichever mode the module was in: rounded single-tap "
+                     "kernels, BatchNorm with its running statistics, no dropout",
+        "delays": "per-synapse delays = rounded_delays() steps (the rounded kernel "
+                  "positions), one Delay + Linear branch per distinct delay; weights "
+                  "W / (1 + 1e-7) as in the evaluated kernel, in float64",
+        "batchnorm": ("folded exactly: gamma (I - mean) / sqrt(var + eps) + beta = s I + c; "
+                      "s = gamma / sqrt(var + eps) scales the rows of the layer's branch "
+                      "weights, c = beta - s mean is the bias of the Affine on its first branch"
+                      if c.batchnorm else "none"),
+        "extra_steps": extra,
+        "padding": f"DCLSNet's output has (n_hidden + 1) * right_padding = {extra} steps "
+                   f"more than its input: run the graph on the input followed by {extra} "
+                   f"zero steps. The graph is causal and then gives exactly DCLSNet on the "
+                   f"input followed by n_hidden * right_padding = {nl * pad} zero steps (the "
+                   f"first T + {extra} output steps); DCLSNet on the input itself ends hidden "
+                   f"layer l after T + (l + 1) * {pad} steps, so the two agree on the first "
+                   f"T + {pad} output steps and can differ after them",
+        "classification": "argmax over classes of sum over all output steps t of "
+                          "softmax(output[t])",
+        "dcls_config": json.dumps(asdict(c), sort_keys=True),
+    }
+    return nir.NIRGraph(nodes=b.nodes, edges=b.edges, metadata=meta)
+
+
+# --------------------------------------------------------------------------------------------
 # NIR -> DelayNet
 
 
@@ -333,6 +501,9 @@ def from_nir(graph: Any, *, net_class: Any, config_class: Any, dt: float | None 
         if "dt" not in meta:
             raise ConfigError("the NIR graph's metadata has no dt: pass dt (ms)")
         dt = float(meta["dt"])
+    if meta.get("model") == "DCLSNet":
+        raise ConfigError("this NIR graph is a DCLS network (see its metadata); from_nir reads "
+                          "DelayNet graphs")
     nodes, edges = graph.nodes, [(str(a), str(bb)) for a, bb in graph.edges]
     inc, outg = _incoming(edges), _outgoing(edges)
     inputs = [k for k, v in nodes.items() if isinstance(v, nir.Input)]
@@ -423,6 +594,10 @@ def from_nir(graph: Any, *, net_class: Any, config_class: Any, dt: float | None 
             if isinstance(node, nir.Affine):
                 bias = np.asarray(node.bias, dtype=np.float64)
                 g["bias"] = bias if g["bias"] is None else g["bias"] + bias
+    for (_, tgt), g in groups.items():
+        if tgt != readouts[0] and g["bias"] is not None:
+            raise ConfigError(f"an Affine with a bias feeds the hidden population {tgt}; a "
+                              f"DelayNet has a bias in its readout only")
     for k, p in pops.items():
         if p["reset"] == "subtract" and "reset_node" not in p:
             raise ConfigError(f"NIR node {k}: an LI + Threshold population needs its reset "
