@@ -2,12 +2,21 @@
 shape: what one step costs and how much state a learner holds, and that the per-step updates
 equal the whole-sequence ones on a real-sized network.
 
-    python benchmarks/bench_online.py --out results/bench/online_step.json
+    python benchmarks/bench_online.py --out results/bench/online_step.json \
+        --before results/bench/online_step_before.json --md docs/benchmarks.md
 
 For each readout (fixed delay 0, learned delays): the learner's state (numbers kept between
-steps, float32 MiB per sample), the median time of one ``OnlineEprop.step`` (after a warm-up),
-and the relative error of the updates after ``--T`` steps against ``eprop_gradients`` on the
-same sequence (float64, random input at the SHD rate, a trained-like delay spread).
+steps, float32 MiB per sample) against the minimum the rule needs
+(:func:`delayprop.rules.minimum_state`), the kernels derived from the parameters at each
+``begin()``, the median time of one ``OnlineEprop.step`` (after a warm-up), the time per step
+of whole samples (``begin``, ``--T`` steps, ``end``) and the real-time factor it gives at the
+data's ``--dt-ms`` step, and the relative error of the updates after ``--T`` steps against
+``eprop_gradients`` on the same sequence (float64, random input at the SHD rate, a
+trained-like delay spread). The script also runs against older code (``PYTHONPATH`` pointing
+at a ``git archive``), which lacks the memory account: its kernels are then in its state.
+``--before REPORT`` shows such a report beside this run, ``--md FILE`` rewrites the block
+between ``<!-- online:begin -->`` and ``<!-- online:end -->`` of FILE, ``--table-from
+REPORT`` makes the table of a saved report without measuring.
 """
 
 from __future__ import annotations
@@ -80,6 +89,7 @@ def measure(args, readout_delays: bool) -> dict:
     row = {"readout_delays": readout_delays, "state_numbers": learner.state_numel()}
     if hasattr(learner, "kernel_numel"):  # kernels derived from the parameters, per batch
         row["kernel_numbers"] = learner.kernel_numel()
+        row["kernel_bytes"] = learner.kernel_nbytes()
         row["state_parts"] = learner.state_parts()
     if minimum_state is not None:
         row["minimum_late"] = sum(minimum_state(net, ecfg, args.batch).values())
@@ -107,6 +117,45 @@ def measure(args, readout_delays: bool) -> dict:
     return row
 
 
+def table(report: dict, before: dict | None = None) -> str:
+    """The Markdown table of a report (and of a report of older code, ``before``)."""
+    a = report["args"]
+    lines = [f"Per-step e-prop, {a['n_in']}-{a['hidden']}-{a['n_out']}, max delay "
+             f"{a['max_delay']}, kappa {a['kappa']}, '{a['loss']}' loss, batch {a['batch']}, "
+             f"{a['device']}, {a['threads'] or 'default'} thread(s); {report['date']}, "
+             f"1-minute load {report['load_1min']:.2f}.", "",
+             "| code | readout | learner state (numbers) | state (MiB, float32) | derived "
+             "minimum | state / minimum | kernels (numbers) | step (ms, median) | per step "
+             f"with end() (ms) | real-time factor ({a['dt_ms']:g} ms step) | max rel. err vs "
+             "whole sequence (float64) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    minima = {r["readout_delays"]: r.get("minimum_late") for r in report["rows"]}
+    for label, rep in (("before", before), ("after", report)):
+        if rep is None:
+            continue
+        for r in rep["rows"]:
+            mini = r.get("minimum_late") or minima.get(r["readout_delays"])
+            kern = (f"{r['kernel_numbers']:,}" if "kernel_numbers" in r
+                    else "(in the state)")
+            lines.append(
+                f"| {label if before else 'this'} | "
+                f"{'learned delays' if r['readout_delays'] else 'delay 0'} | "
+                f"{r['state_numbers']:,} | {r['state_mib_per_sample_float32']:.2f} | "
+                + (f"{mini:,} | {r['state_numbers'] / mini:.2f} | " if mini else "- | - | ")
+                + f"{kern} | {r['step_ms_median']:.3f} | {r['per_step_ms_with_end']:.3f} | "
+                f"{r['real_time_factor']:.1f}x | {r['max_rel_err_vs_whole_sequence']:.1e} |")
+    return "\n".join(lines)
+
+
+def write_block(md: Path, text: str) -> None:
+    """Replace the block between <!-- online:begin --> and <!-- online:end --> of ``md``."""
+    doc = md.read_text()
+    begin, end = "<!-- online:begin -->", "<!-- online:end -->"
+    if begin not in doc or end not in doc:
+        raise SystemExit(f"{md}: no {begin} ... {end} block")
+    head, rest = doc.split(begin, 1)
+    atomic_write_text(md, head + begin + "\n" + text + "\n" + end + rest.split(end, 1)[1])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="cpu")
@@ -126,37 +175,34 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loss", choices=("sum", "mean"), default="sum")
     ap.add_argument("--rate", type=float, default=0.05, help="input spike probability per step")
     ap.add_argument("--out", default="", help="write the JSON report here")
+    ap.add_argument("--table-from", default="", metavar="REPORT",
+                    help="make the table of a saved report instead of measuring")
+    ap.add_argument("--before", default="", metavar="REPORT",
+                    help="a report of older code to show beside (same command)")
+    ap.add_argument("--md", default="", help="rewrite the online block of this Markdown file")
     args = ap.parse_args(argv)
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        ap.error("--device cuda: no CUDA device here")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    rows = [measure(args, rd) for rd in (False, True)]
-    report = {"args": vars(args), "torch": torch.__version__, "machine": platform.machine(),
-              "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "cores": os.cpu_count(), "load_1min": os.getloadavg()[0],
-              "command": "python " + " ".join([sys.argv[0]] + sys.argv[1:]), "rows": rows}
-    lines = [f"Per-step e-prop, {args.n_in}-{args.hidden}-{args.n_out}, max delay "
-             f"{args.max_delay}, kappa {args.kappa}, '{args.loss}' loss, batch {args.batch}, "
-             f"{args.device}, {args.threads or 'default'} thread(s)", "",
-             "| readout | learner state (numbers) | state (MiB, float32) | derived minimum "
-             "| state / minimum | kernels (numbers) | step (ms, median) | per step with end() "
-             f"(ms) | real-time factor ({args.dt_ms:g} ms step) | max rel. err vs whole "
-             "sequence (float64) |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        mini = r.get("minimum_late")
-        lines.append(
-            f"| {'learned delays' if r['readout_delays'] else 'delay 0'} | "
-            f"{r['state_numbers']:,} | {r['state_mib_per_sample_float32']:.2f} | "
-            + (f"{mini:,} | {r['state_numbers'] / mini:.2f} | " if mini else "- | - | ")
-            + (f"{r['kernel_numbers']:,} | " if "kernel_numbers" in r else "(in the state) | ")
-            + f"{r['step_ms_median']:.3f} | {r['per_step_ms_with_end']:.3f} | "
-            f"{r['real_time_factor']:.1f}x | {r['max_rel_err_vs_whole_sequence']:.1e} |")
-    print("\n".join(lines))
-    if args.out:
+    if args.table_from:
+        report = json.loads(Path(args.table_from).read_text())
+    else:
+        if args.device.startswith("cuda") and not torch.cuda.is_available():
+            ap.error("--device cuda: no CUDA device here")
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        rows = [measure(args, rd) for rd in (False, True)]
+        report = {"args": vars(args), "torch": torch.__version__,
+                  "machine": platform.machine(),
+                  "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  "cores": os.cpu_count(), "load_1min": os.getloadavg()[0],
+                  "command": "python " + " ".join([sys.argv[0]] + sys.argv[1:]), "rows": rows}
+    before = json.loads(Path(args.before).read_text()) if args.before else None
+    text = table(report, before)
+    print(text)
+    if args.out and not args.table_from:
         out = Path(args.out)
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out, json.dumps(report, indent=2) + "\n")
+    if args.md:
+        write_block(Path(args.md), text)
     return 0
 
 
