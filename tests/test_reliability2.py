@@ -552,3 +552,33 @@ def test_property_invalid_config_values(capsys, tmp_path):
         if rd.exists() and any(rd.iterdir()):
             failures.append(f"{sec}.{key}={value}: left files in {rd}")
     assert not failures, f"{len(failures)} of {len(cases)} cases:\n" + "\n".join(failures)
+
+
+@pytest.mark.parametrize("exc", [MemoryError(), MemoryError("cannot allocate 12 GiB"),
+                                 torch.OutOfMemoryError("CUDA out of memory. Tried to allocate "
+                                                        "2.00 GiB\nmore lines")])
+def test_running_out_of_memory_is_one_line(monkeypatch, capsys, exc):
+    """Memory that runs out where no estimate refused the setting beforehand (the host's, or
+    a GPU's): one line naming it and what to lower, exit 2, no traceback."""
+    import delayprop.cli.gradcheck as gc
+
+    def boom(args):
+        raise exc
+
+    monkeypatch.setattr(gc, "run", boom)
+    assert main(["gradcheck"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "out of " + ("host" if isinstance(exc, MemoryError) else "GPU") + " memory" in err
+    assert "--batch-size" in err
+
+
+def test_other_runtime_errors_are_not_taken_for_memory(monkeypatch):
+    import delayprop.cli.gradcheck as gc
+
+    def boom(args):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(gc, "run", boom)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        main(["gradcheck"])

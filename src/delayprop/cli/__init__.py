@@ -55,6 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("delayprop: interrupted", file=sys.stderr)
         return 130
+    except (MemoryError, RuntimeError) as exc:
+        # MemoryError: the host; torch.OutOfMemoryError (a RuntimeError): a GPU. Settings
+        # whose need is known beforehand are refused earlier with the figure (memory.py).
+        if not isinstance(exc, MemoryError) and type(exc).__name__ != "OutOfMemoryError":
+            raise
+        where = "GPU" if not isinstance(exc, MemoryError) else "host"
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"delayprop: error: out of {where} memory{f' ({detail})' if detail else ''}; "
+              "lower the batch sizes (--batch-size, --eval-batch-size), the network's size "
+              "or --max-delay", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
