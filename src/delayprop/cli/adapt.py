@@ -135,7 +135,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--params", default="weights,delays,readout",
                    help="kinds that learn, comma list of weights, delays, readout (all)")
     p.add_argument("--rehearsal", type=int, default=0, metavar="K",
-                   help="known training samples kept for rehearsal (0: none)")
+                   help="known training samples kept for rehearsal (0: none; 100, with "
+                        "--lr 3e-4, is the setting chosen on validation for SHD, "
+                        "docs/adaptation.md)")
     p.add_argument("--replay", type=int, default=1,
                    help="buffer samples learned after each new sample (1)")
     p.add_argument("--shift", type=int, default=1,
