@@ -8,7 +8,8 @@ equal the whole-sequence ones on a real-sized network.
 For each readout (fixed delay 0, learned delays): the learner's state (numbers kept between
 steps, float32 MiB per sample) against the minimum the rule needs
 (:func:`delayprop.rules.minimum_state`), the kernels derived from the parameters at each
-``begin()``, the median time of one ``OnlineEprop.step`` (after a warm-up), the time per step
+``begin()``, the median time of one ``OnlineEprop.step`` (after a warm-up) and of one
+``DelayNet.step`` without autograd (inference alone), the time per step
 of whole samples (``begin``, ``--T`` steps, ``end``) and the real-time factor it gives at the
 data's ``--dt-ms`` step, and the relative error of the updates after ``--T`` steps against
 ``eprop_gradients`` on the same sequence (float64, random input at the SHD rate, a
@@ -95,6 +96,18 @@ def measure(args, readout_delays: bool) -> dict:
         row["minimum_late"] = sum(minimum_state(net, ecfg, args.batch).values())
         row["minimum_on_arrival"] = sum(minimum_state(net, ecfg, args.batch,
                                                       "on_arrival").values())
+    # inference alone, one step at a time (DelayNet.step without autograd)
+    inf = []
+    with torch.no_grad():
+        state = net.initial_state(args.batch)
+        for t in range(args.warmup + args.steps):
+            sync()
+            t0 = time.perf_counter()
+            net.step(x[:, t % args.T], state)
+            sync()
+            if t >= args.warmup:
+                inf.append(time.perf_counter() - t0)
+    row["inference_step_ms_median"] = 1e3 * statistics.median(inf)
     # whole samples: begin, T steps, end (the updates of the last steps are paid there)
     samples = []
     for k in range(args.samples + 1):
@@ -126,8 +139,9 @@ def table(report: dict, before: dict | None = None) -> str:
              f"1-minute load {report['load_1min']:.2f}.", "",
              "| code | readout | learner state (numbers) | state (MiB, float32) | derived "
              "minimum | state / minimum | kernels (numbers) | step (ms, median) | per step "
-             f"with end() (ms) | real-time factor ({a['dt_ms']:g} ms step) | max rel. err vs "
-             "whole sequence (float64) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             f"with end() (ms) | real-time factor ({a['dt_ms']:g} ms step) | inference step, "
+             "DelayNet.step (ms) | max rel. err vs whole sequence (float64) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     minima = {r["readout_delays"]: r.get("minimum_late") for r in report["rows"]}
     for label, rep in (("before", before), ("after", report)):
         if rep is None:
@@ -142,7 +156,10 @@ def table(report: dict, before: dict | None = None) -> str:
                 f"{r['state_numbers']:,} | {r['state_mib_per_sample_float32']:.2f} | "
                 + (f"{mini:,} | {r['state_numbers'] / mini:.2f} | " if mini else "- | - | ")
                 + f"{kern} | {r['step_ms_median']:.3f} | {r['per_step_ms_with_end']:.3f} | "
-                f"{r['real_time_factor']:.1f}x | {r['max_rel_err_vs_whole_sequence']:.1e} |")
+                f"{r['real_time_factor']:.1f}x | "
+                + (f"{r['inference_step_ms_median']:.3f} | " if "inference_step_ms_median" in r
+                   else "- | ")
+                + f"{r['max_rel_err_vs_whole_sequence']:.1e} |")
     return "\n".join(lines)
 
 

@@ -128,3 +128,21 @@ def test_online_forward_equals_the_network_step():
         assert torch.allclose(out.y, y, atol=1e-12)
         for z_a, z_b in zip(out.z, st.z):
             assert torch.equal(z_a, z_b)
+
+
+@pytest.mark.parametrize("kw", [dict(axonal_delays=True, readout_delays=True),
+                                dict(recurrent=True, recurrent_delays=True, n_hidden=(5, 4)),
+                                dict(synaptic_delays=False, axonal_delays=False),
+                                dict(delay_mode="smooth", readout_delays=True)])
+def test_network_step_without_autograd_reads_delays_directly(kw):
+    """DelayNet.step without autograd reads x[t - D] at the rounded delays (hard delays) instead
+    of building the kernels at every step: the same outputs and spikes as with autograd."""
+    net, x, _ = make(**kw)
+    st_a, st_b = net.initial_state(B), net.initial_state(B)
+    for t in range(T):
+        y_a = net.step(x[:, t], st_a)  # parameters require grad: the kernel path
+        with torch.no_grad():
+            y_b = net.step(x[:, t], st_b)
+        assert torch.allclose(y_a, y_b, atol=1e-12)
+        for z_a, z_b in zip(st_a.z, st_b.z):
+            assert torch.equal(z_a, z_b)

@@ -151,6 +151,15 @@ class DelayedSynapses(nn.Module):
 
     def current_step(self, history: torch.Tensor, wk: torch.Tensor | None = None) -> torch.Tensor:
         """One step: history (B, pre, window), [..., tau] = x[t - tau] -> I (B, post)."""
+        if wk is None and not (torch.is_grad_enabled()
+                               and any(p.requires_grad for p in self.parameters())):
+            if not self.has_delays:  # K = 1: a weight matrix
+                return history[..., 0] @ self.weight.t()
+            if self.mode == "hard":  # K one-hot at the rounded delay: read x[t - D] directly
+                idx = self.rounded_delay().clamp(0, self.window - 1).long().t()  # (pre, post)
+                B = history.shape[0]
+                x_d = history.gather(2, idx.unsqueeze(0).expand(B, -1, -1))  # (B, pre, post)
+                return torch.einsum("bij,ji->bj", x_d, self.weight)
         wk = self.weighted_kernel() if wk is None else wk
         return history.reshape(history.shape[0], -1) @ wk.reshape(wk.shape[0], -1).t()
 
