@@ -59,6 +59,9 @@ def run_paths(net: DelayNet, x: torch.Tensor, y: torch.Tensor) -> dict[str, torc
     out["forward_autograd"] = net(x).detach()
     with torch.no_grad():
         out["forward_streaming"] = net(x)
+        state = net.initial_state(x.shape[0])  # per-step inference (DelayNet.step)
+        out["forward_step"] = torch.stack([net.step(x[:, t], state).clone()
+                                           for t in range(x.shape[1])], 1)
     for loss in ("sum", "mean"):
         r = eprop_gradients(net, x, y, EpropConfig(loss=loss), set_grad=False)
         for k, g in r.grads.items():
