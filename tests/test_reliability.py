@@ -136,14 +136,19 @@ def test_corrupt_checkpoint_is_refused_on_resume_and_eval(tmp_path, data_dir, ti
     assert rc == 2 and "best.pt: checksum mismatch" in error_line(err)
 
 
-def test_checkpoints_without_checksum_still_load(tmp_path, capsys):
-    # a released best.pt written before checksums (results/models/dcls_pub_seed0) loads, with a
-    # warning
+@pytest.mark.parametrize("name", ["eprop_pub_seed0", "dcls_pub_seed0"])
+def test_checkpoints_without_checksum_still_load(tmp_path, capsys, name):
+    # a checkpoint written before checksums (plain torch.save, no trailer) loads, with a
+    # warning; the released ones carry the trailer
     from delayprop.fileio import verify_checksum
 
-    old = [p for p in sorted(REPO.glob("results/models/*/best.pt")) if verify_checksum(p) is None]
-    assert old, "results/models/ should keep one checkpoint without a checksum trailer"
-    ckpt = load_checkpoint(old[0])
+    released = REPO / "results" / "models" / name / "best.pt"
+    assert verify_checksum(released) is True
+    old = tmp_path / "best.pt"
+    torch.save(load_checkpoint(released), old)
+    assert verify_checksum(old) is None
+    capsys.readouterr()
+    ckpt = load_checkpoint(old)
     assert "no checksum" in capsys.readouterr().err
     model = model_from_checkpoint(ckpt)
     assert all_finite(model.net.parameters())
