@@ -218,3 +218,39 @@ def test_speakers_from_a_file(tmp_path, monkeypatch, capsys):
                  *out]) == 0
     rep = json.loads((tmp_path / "o" / "adapt.json").read_text())
     assert rep["speakers"][0]["speaker"] == 5 and rep["known_speakers"] == [0, 1]
+
+
+def test_saved_adapted_network_is_a_run(timing_run, tmp_path, capsys):
+    """--save keeps the adapted network as OUT/shifted/best.pt: it loads with a checksum, has
+    the accuracy the report gives it on the held-out moved offsets, and `delayprop eval`,
+    `adapt` and `export` take its folder as a run."""
+    from delayprop.adapt import adapt_speakers
+    from delayprop.fileio import verify_checksum
+    from delayprop.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from delayprop.training.evaluation import evaluate
+
+    data = load_adapt_data(timing_run, "timing", n_adapt=60)
+    rep = adapt_speakers(data, AdaptSettings(lr=1e-3, eval_every=0), save_dir=tmp_path / "o")
+    (r,) = rep["speakers"]
+    saved = tmp_path / "o" / "shifted" / "best.pt"
+    assert r["saved"] == str(saved) and verify_checksum(saved) is True
+    ckpt = load_checkpoint(saved)
+    assert ckpt["adapted"]["samples"] == 60 and ckpt["adapted"]["after"] == r["after"]
+    model = model_from_checkpoint(ckpt)
+    acc = float(evaluate(model, data.speakers[0].held).accuracy)
+    assert acc == r["after"]["new_held"] != r["before"]["new_held"]
+    capsys.readouterr()
+    assert main(["eval", str(saved.parent)]) == 0
+    assert main(["adapt", str(saved.parent), "--data", "timing", "--n-adapt", "20",
+                 "--eval-every", "0", "--quiet", "--out", str(tmp_path / "again")]) == 0
+    pytest.importorskip("nir")
+    assert main(["export", str(saved.parent), str(tmp_path / "a.nir")]) == 0
+    assert (tmp_path / "a.nir").stat().st_size > 0
+
+
+def test_adapt_cli_save_flag(timing_run, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["adapt", str(timing_run), "--data", "timing", "--out", str(out), "--n-adapt",
+                 "20", "--eval-every", "0", "--quiet", "--save"]) == 0
+    assert (out / "shifted" / "best.pt").is_file()
+    assert "adapted network" in capsys.readouterr().out

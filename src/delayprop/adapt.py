@@ -602,11 +602,13 @@ def _pct(v: float | None) -> str:
 
 
 def adapt_speakers(data: AdaptData, s: AdaptSettings, progress: bool = False,
-                   log: Callable[[str], None] | None = None, device: str = "cpu"
-                   ) -> dict[str, Any]:
+                   log: Callable[[str], None] | None = None, device: str = "cpu",
+                   save_dir: str | Path | None = None) -> dict[str, Any]:
     """Adapt a fresh copy of the run's network to each new speaker in turn. Returns the report:
     the settings, one record per speaker and the pooled numbers (new speakers weighted by
-    held-out samples; known speakers' accuracy averaged over the adaptations)."""
+    held-out samples; known speakers' accuracy averaged over the adaptations). With
+    ``save_dir``, each adapted network is kept as ``save_dir/speaker<N>/best.pt``
+    (``save_dir/shifted/best.pt`` for the timing task; :func:`save_adapted`)."""
     from delayprop.training.checkpoint import model_from_checkpoint
 
     s.check()
@@ -616,6 +618,10 @@ def adapt_speakers(data: AdaptData, s: AdaptSettings, progress: bool = False,
         torch.manual_seed(s.seed)
         model = model_from_checkpoint(data.ckpt, device)
         rows.append(adapt_one(model, sp, data, s, progress, log))
+        if save_dir is not None:
+            folder = f"speaker{sp.speaker}" if sp.name.startswith("speaker") else "shifted"
+            path = save_adapted(model, data, rows[-1], s, Path(save_dir) / folder)
+            rows[-1]["saved"] = str(path)
     report = {
         "run": data.run, "data": data.source, "split": data.split,
         "settings": {**asdict(s), "params": list(s.params)},
@@ -624,6 +630,26 @@ def adapt_speakers(data: AdaptData, s: AdaptSettings, progress: bool = False,
         "wall_s": time.perf_counter() - t0,
     }
     return report
+
+
+def save_adapted(model: Any, data: AdaptData, row: dict[str, Any], s: AdaptSettings,
+                 folder: Path) -> Path:
+    """Keep an adapted network as ``folder/best.pt``: the run's checkpoint with the adapted
+    parameters and an ``adapted`` entry (run, data, speaker, settings, accuracies before and
+    after), so that ``delayprop eval``, ``export`` and ``adapt`` take the folder as a run.
+    Written atomically, with a checksum."""
+    from delayprop.fileio import atomic_torch_save
+
+    ckpt = dict(data.ckpt)
+    ckpt["model"] = {k: v.detach().cpu().clone() for k, v in model.net.state_dict().items()}
+    ckpt["adapted"] = {"from": data.run, "data": data.source, "speaker": row["speaker"],
+                       "name": row["name"], "settings": {**asdict(s), "params": list(s.params)},
+                       "samples": row["sizes"]["adapt"], "before": row["before"],
+                       "after": row["after"]}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "best.pt"
+    atomic_torch_save(ckpt, path)
+    return path
 
 
 def pooled(rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ of them after each new sample.
 Writes ``adapt.json`` (accuracies before / after and along the stream, settings, rehearsal
 buffer bytes, learner state bytes, time per step and per update, wall time) and
 ``adapt.png`` (accuracy on the new and the known speakers as the stream goes on) into
-``--out``.
+``--out``; with ``--save`` also each adapted network, ``--out/speaker<N>/best.pt``.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _run(args: argparse.Namespace) -> int:
         f"{', '.join(map(str, data.known_speakers)) or '(the timing task)'} "
         f"({len(data.known_test)} test samples)")
     report = adapt_speakers(data, settings, progress=not args.quiet, log=log,
-                            device=args.device)
+                            device=args.device, save_dir=out if args.save else None)
     report["command"] = " ".join(["delayprop", *sys.argv[1:]])
     report["threads"] = args.threads
     report["torch"] = torch.__version__
@@ -100,6 +100,10 @@ def _run(args: argparse.Namespace) -> int:
           + (f"{buf['bytes']:,} bytes ({buf['samples']} samples, {buf['stored_as']})"
              if buf else "none"))
     print(f"wrote {out / 'adapt.json'} and {out / 'adapt.png'}")
+    for r in report["speakers"]:
+        if "saved" in r:
+            print(f"adapted network ({r['name']}): {r['saved']} (delayprop eval / export "
+                  f"{Path(r['saved']).parent})")
     return 0
 
 
@@ -145,6 +149,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--eval-every", type=int, default=25,
                    help="samples between points of the curve (25; 0: before and after only)")
     p.add_argument("--out", default="adapt", help="output folder (./adapt)")
+    p.add_argument("--save", action="store_true",
+                   help="keep each adapted network as OUT/speaker<N>/best.pt (OUT/shifted/ for "
+                        "the timing task): a run folder for delayprop eval, export and adapt")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch threads (1)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar or log")
