@@ -254,3 +254,60 @@ def test_adapt_cli_save_flag(timing_run, tmp_path, capsys):
                  "20", "--eval-every", "0", "--quiet", "--save"]) == 0
     assert (out / "shifted" / "best.pt").is_file()
     assert "adapted network" in capsys.readouterr().out
+
+
+def test_chip_formats_keep_parameters_on_their_grids(timing_run):
+    """--weight-bits 8 --delay-frac-bits 2: the network starts as export --report quantises it
+    and every update puts weights and delays back on their grids; stochastic rounding still
+    learns the moved offsets."""
+    from delayprop.adapt import adapt_one
+    from delayprop.export.cost import quantise_tensor
+    from delayprop.training.checkpoint import model_from_checkpoint
+
+    data = load_adapt_data(timing_run, "timing", n_adapt=100)
+    trained = model_from_checkpoint(data.ckpt).net
+    model = model_from_checkpoint(data.ckpt)
+    s = AdaptSettings(lr=1e-3, eval_every=0, weight_bits=8, delay_frac_bits=2)
+    r = adapt_one(model, data.speakers[0], data, s)
+    fmt = r["chip_format"]
+    assert fmt["rounding"] == "stochastic" and fmt["delay_step"] == 0.25
+    syns = [syn for _, syn in model.net.synapses()]
+    for syn, step, (_, old) in zip(syns, fmt["weight_steps"], trained.synapses()):
+        assert step == pytest.approx(float(old.weight.detach().abs().max()) / 127)
+        q = syn.weight.detach() / step
+        assert torch.allclose(q, q.round(), atol=1e-3) and float(q.abs().max()) <= 127 + 1e-3
+        assert not torch.equal(syn.weight, quantise_tensor(old.weight.detach(), 8))  # learned
+        for d in (syn.syn_delay, syn.ax_delay):
+            if d is not None:
+                assert torch.equal(d * 4, (d * 4).round())
+    assert r["after"]["new_held"] > r["before"]["new_held"] + 0.15
+
+
+def test_stochastic_rounding_keeps_small_updates_and_nearest_loses_them():
+    """An update of a tenth of a grid step: nearest rounding undoes it every time; stochastic
+    rounding keeps it in expectation."""
+    from delayprop.adapt import ChipFormat
+
+    net = DelayNet(NetConfig(n_in=4, n_hidden=(8,), n_out=2, max_delay=3, seed=0))
+    sums = {}
+    for rounding in ("nearest", "stochastic"):
+        fmt = ChipFormat(net, 8, None, rounding, seed=0)
+        w, step, _ = fmt.weights[0]
+        with torch.no_grad():
+            w.copy_(torch.round(w / step) * step)
+            start = w.clone()
+            for _ in range(200):
+                w.add_(0.1 * step)
+                fmt.apply_()
+        sums[rounding] = float(((w - start) / step).mean())
+    assert sums["nearest"] == 0.0
+    assert abs(sums["stochastic"] - 20.0) < 2.0
+
+
+def test_chip_format_settings_are_checked(timing_run, tmp_path, capsys):
+    run = str(timing_run)
+    out = ["--out", str(tmp_path / "o"), "--quiet"]
+    assert "weight_bits" in _one_line_error(
+        capsys, ["adapt", run, "--data", "timing", "--weight-bits", "1", *out])
+    assert "delay_frac_bits" in _one_line_error(
+        capsys, ["adapt", run, "--data", "timing", "--delay-frac-bits", "40", *out])

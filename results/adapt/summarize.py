@@ -30,6 +30,18 @@ record's name, e.g. ``pub_s4_reh20_seed0``)::
           $B --speaker $s --seed $k ${c#*|} --eval-every 50 --out OUT/aug_s${s}_${c%%|*}_seed$k
         done
       done
+      # the chosen setting in a chip's number formats, seeds 0, 1, 2
+      for k in 0 1 2; do
+        for c in "w8s|--weight-bits 8" "w8n|--weight-bits 8 --rounding nearest" \
+                 "w8s-d2|--weight-bits 8 --delay-frac-bits 2" "w4s|--weight-bits 4"; do
+          $A --speaker $s --seed $k --lr 3e-4 --rehearsal 100 ${c#*|} --eval-every 50 \
+             --out OUT/pub_s${s}_reh100-${c%%|*}_seed$k
+        done
+        for c in "w8s|--weight-bits 8" "w8n|--weight-bits 8 --rounding nearest"; do
+          $B --speaker $s --seed $k --lr 3e-4 --rehearsal 100 ${c#*|} --eval-every 50 \
+             --out OUT/aug_s${s}_reh100-${c%%|*}_seed$k
+        done
+      done
     done
     python results/adapt/summarize.py OUT/*/adapt.json
 
@@ -57,6 +69,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RECORDS = HERE / "records"
 REFERENCE = "lr3e-4"
+#: a setting named <chosen>-w<bits><rounding>[-d<frac bits>] is the chosen one run in a chip's
+#: number formats (--weight-bits, --rounding, --delay-frac-bits): a measurement of that
+#: deployment, not a candidate of the selection
+VARIANT = "-w"
+
+
+def is_variant(setting: str) -> bool:
+    return VARIANT in setting
 
 
 def tag_of(rep: dict) -> tuple[str, int, str, int]:
@@ -120,7 +140,8 @@ def main(paths: list[str]) -> dict:
     # selection on validation, seed 0, per network
     selection = {}
     for net in sorted({k[0] for k in pooled}):
-        cands = {s: p for (n, s, seed), p in pooled.items() if n == net and seed == 0}
+        cands = {s: p for (n, s, seed), p in pooled.items()
+                 if n == net and seed == 0 and not is_variant(s)}
         if REFERENCE not in cands:
             continue
         ref_gain = cands[REFERENCE]["gain"]["new_val"]
@@ -167,6 +188,7 @@ def main(paths: list[str]) -> dict:
                 "known_test_after": mean_std([p["after"]["known_test"] for p in ps]),
                 "known_test_change": mean_std([p["gain"]["known_test"] for p in ps]),
                 "rehearsal_bytes": buf["bytes"] if buf else 0,
+                "chip_format": rows[0].get("chip_format"),
                 "ms_per_step_median": st.median(r["ms_per_step"] for r in rows),
                 "per_seed": [{"seed": k, **p} for k, p in zip(seeds, ps)],
             }
@@ -242,10 +264,11 @@ def plot(groups: dict, selection: dict) -> None:
 
     plt = _plt()
     for net, sel in selection.items():
-        settings = sorted({s for (n, s, seed) in groups if n == net and seed == 0})
+        settings = sorted({s for (n, s, seed) in groups
+                           if n == net and seed == 0 and not is_variant(s)})
         # the settings run over every seed (the reference, the chosen one and any kept for
         # comparison); the other candidates are in the selection table
-        multi = {s for (n, s, seed) in groups if n == net and seed != 0}
+        multi = {s for (n, s, seed) in groups if n == net and seed != 0 and not is_variant(s)}
         settings = [s for s in settings if s in multi] or settings
         order = [REFERENCE, sel["chosen"]] + [s for s in settings
                                               if s not in (REFERENCE, sel["chosen"])]

@@ -92,6 +92,59 @@ def _count(name: str, v: Any, low: int) -> None:
         raise ConfigError(f"{name} must be an integer >= {low}, got {v!r}")
 
 
+ROUNDINGS = ("stochastic", "nearest")
+
+
+class ChipFormat:
+    """The number formats a chip stores the learned parameters in, applied after every update
+    of ``delayprop adapt``: hidden and readout weights on an N-bit symmetric grid whose step
+    is fixed per synapse group from the trained network (max|W| / (2^(N-1) - 1), the
+    hardware report's quantisation), delays on a grid of 2^-F steps within [0, max_delay];
+    biases and the optimiser's state stay float. ``rounding``: 'nearest', or 'stochastic'
+    (up with probability equal to the fraction, seeded; an update smaller than one step
+    then survives in expectation)."""
+
+    def __init__(self, net: Any, weight_bits: int | None, delay_frac_bits: int | None,
+                 rounding: str, seed: int) -> None:
+        self.rounding = rounding
+        self.gen = torch.Generator(device=net.readout.weight.device).manual_seed(seed)
+        self.weights: list[tuple[torch.nn.Parameter, float, int]] = []
+        self.delays: list[tuple[torch.nn.Parameter, float, float]] = []
+        syns = [s for _, s in net.synapses()]
+        if not net.readout.has_delays:
+            syns.append(net.readout)
+        if weight_bits is not None:
+            levels = 2 ** (weight_bits - 1) - 1
+            for syn in syns:
+                peak = float(syn.weight.detach().abs().max())
+                if peak > 0:
+                    self.weights.append((syn.weight, peak / levels, levels))
+        if delay_frac_bits is not None:
+            for syn in syns:
+                for d in (syn.syn_delay, syn.ax_delay):
+                    if d is not None:
+                        self.delays.append((d, 2.0 ** -delay_frac_bits, float(syn.max_delay)))
+
+    def _round(self, v: torch.Tensor) -> torch.Tensor:
+        if self.rounding == "nearest":
+            return torch.round(v)
+        u = torch.rand(v.shape, generator=self.gen, device=v.device, dtype=v.dtype)
+        return torch.floor(v + u)
+
+    @torch.no_grad()
+    def apply_(self) -> None:
+        """Put every stored parameter back on its grid."""
+        for w, step, levels in self.weights:
+            w.copy_(self._round(w / step).clamp_(-levels, levels) * step)
+        for d, step, top in self.delays:
+            d.copy_((self._round(d / step) * step).clamp_(0.0, top))
+
+    def describe(self) -> dict[str, Any]:
+        return {"weight_steps": [step for _, step, _ in self.weights],
+                "delay_step": self.delays[0][1] if self.delays else None,
+                "rounding": self.rounding}
+
+
 @dataclass
 class AdaptSettings:
     """How the stream is learned. ``delay_lr`` None: ``lr`` times the run's delay_lr / lr;
@@ -108,6 +161,9 @@ class AdaptSettings:
     replay: int = 1
     eval_every: int = 25
     seed: int = 0
+    weight_bits: int | None = None
+    delay_frac_bits: int | None = None
+    rounding: str = "stochastic"
 
     def check(self) -> None:
         _finite("lr", self.lr, positive=True)
@@ -124,6 +180,18 @@ class AdaptSettings:
         _count("replay", self.replay, 1)
         _count("eval_every", self.eval_every, 0)
         _count("seed", self.seed, 0)
+        if self.weight_bits is not None:
+            _count("weight_bits", self.weight_bits, 2)
+            if self.weight_bits > 16:
+                raise ConfigError(f"weight_bits must be from 2 to 16, got {self.weight_bits}")
+        if self.delay_frac_bits is not None:
+            _count("delay_frac_bits", self.delay_frac_bits, 0)
+            if self.delay_frac_bits > 16:
+                raise ConfigError(f"delay_frac_bits must be from 0 to 16, got "
+                                  f"{self.delay_frac_bits}")
+        if self.rounding not in ROUNDINGS:
+            raise ConfigError(f"rounding must be one of {', '.join(ROUNDINGS)}, got "
+                              f"{self.rounding!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,6 +585,12 @@ def adapt_one(model: Any, sp: NewSpeaker, data: AdaptData, s: AdaptSettings,
     t_cfg = data.ckpt["config"]["train"]
     delay_ratio = float(t_cfg["delay_lr"]) / float(t_cfg["lr"])
     opt, rates = optimizer_for(net, s, delay_ratio)
+    chip = None
+    if s.weight_bits is not None or s.delay_frac_bits is not None:
+        # the network as the chip stores it, before anything is measured
+        chip = ChipFormat(net, s.weight_bits, s.delay_frac_bits, "nearest", s.seed)
+        chip.apply_()
+        chip.rounding = s.rounding
     learner = OnlineEprop(net, model.eprop_cfg)
     sum_loss = model.eprop_cfg.loss == "sum"
     buffer = (RehearsalBuffer(data.known_train, s.rehearsal, s.seed)
@@ -557,6 +631,8 @@ def adapt_one(model: Any, sp: NewSpeaker, data: AdaptData, s: AdaptSettings,
                 p.grad = grads[name]
         opt.step()
         net.clamp_delays_()
+        if chip is not None:
+            chip.apply_()
         opt_s += time.perf_counter() - t0
         if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
             raise DivergenceError(f"{sp.name}: a parameter became NaN or infinite after sample "
@@ -581,6 +657,7 @@ def adapt_one(model: Any, sp: NewSpeaker, data: AdaptData, s: AdaptSettings,
         "gain": {k: after[k] - before[k] for k in after if before[k] is not None},
         "curve": curve, "learning_rates": rates,
         "rehearsal": buffer.describe() if buffer is not None else None,
+        "chip_format": chip.describe() if chip is not None else None,
         "learner_state_bytes": state_numbers * dtype_bytes,
         # derived from the parameters at each sample's start, shared by a batch of streams
         "learner_kernel_bytes": kernel_bytes,

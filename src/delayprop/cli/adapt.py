@@ -12,7 +12,8 @@ and the stream of ``--n-adapt`` samples (drawn and ordered with ``--seed``). The
 speakers are the run's training speakers: their samples in NEW measure forgetting, their
 samples in the run's validation split are the forgetting check to choose settings on, and
 ``--rehearsal K`` keeps K of their training samples on the device and replays ``--replay``
-of them after each new sample.
+of them after each new sample. ``--weight-bits N`` / ``--delay-frac-bits F`` keep the
+parameters in a chip's number formats while it learns (``--rounding``).
 
 Writes ``adapt.json`` (accuracies before / after and along the stream, settings, rehearsal
 buffer bytes, learner state bytes, time per step and per update, wall time) and
@@ -54,7 +55,9 @@ def _run(args: argparse.Namespace) -> int:
     check_device(args.device)
     settings = AdaptSettings(lr=args.lr, delay_lr=args.delay_lr, readout_lr=args.readout_lr,
                              params=_kinds(args.params), rehearsal=args.rehearsal,
-                             replay=args.replay, eval_every=args.eval_every, seed=args.seed)
+                             replay=args.replay, eval_every=args.eval_every, seed=args.seed,
+                             weight_bits=args.weight_bits,
+                             delay_frac_bits=args.delay_frac_bits, rounding=args.rounding)
     settings.check()
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -144,6 +147,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "docs/adaptation.md)")
     p.add_argument("--replay", type=int, default=1,
                    help="buffer samples learned after each new sample (1)")
+    p.add_argument("--weight-bits", type=int, default=None, metavar="N",
+                   help="store the weights on an N-bit grid (step fixed per synapse group "
+                        "from the trained network, as export --report quantises) and put "
+                        "them back on it after every update (default: float)")
+    p.add_argument("--delay-frac-bits", type=int, default=None, metavar="F",
+                   help="store the delays on a grid of 2^-F steps (default: float)")
+    p.add_argument("--rounding", choices=("stochastic", "nearest"), default="stochastic",
+                   help="back onto the grids after an update: stochastic (an update smaller "
+                        "than one step survives in expectation; default) or nearest")
     p.add_argument("--shift", type=int, default=1,
                    help="--data timing: steps every class offset moves by (1)")
     p.add_argument("--eval-every", type=int, default=25,
