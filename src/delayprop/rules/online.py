@@ -79,9 +79,8 @@ class _Kernels:
         return torch.bmm(hist, self.wdk)
 
     def current(self, hist: torch.Tensor) -> torch.Tensor:
-        """sum_i W_ji sum_tau K_ji(tau) x_i[t - tau]: hist (P, B, W) -> (B, N)."""
-        if self.plain:
-            return hist[..., 0].t() @ self.wT[:, 0]
+        """sum_i W_ji sum_tau K_ji(tau) x_i[t - tau]: hist (P, B, W) -> (B, N), for a group
+        with delays (one without reads its input directly: :meth:`_Group.forward`)."""
         if self.base is not None:
             return (self.rows(hist) * self.wT).sum(0)
         B = hist.shape[1]
@@ -272,8 +271,9 @@ class OnlineEprop:
         self.kappa = ro.kappa
         self.mean = cfg.loss == "mean"
         last = len(net.layers) - 1
-        self.delayed = ro.has_delays and cfg.feedback == "symmetric"
-        self.lag = ro.window - 1 if self.delayed else 0
+        # readout delays with symmetric feedback: the last layer's signal comes lag steps late
+        delayed = ro.has_delays and cfg.feedback == "symmetric"
+        self.lag = ro.window - 1 if delayed else 0
         self.groups: list[list[_Group]] = []
         for i, layer in enumerate(net.layers):
             lag = self.lag if i == last else 0
