@@ -114,7 +114,9 @@ class ChipFormat:
         if not net.readout.has_delays:
             syns.append(net.readout)
         if weight_bits is not None:
-            levels = 2 ** (weight_bits - 1) - 1
+            from delayprop.export.cost import grid_levels
+
+            levels = grid_levels(weight_bits)  # the grid of export --report's quantisation
             for syn in syns:
                 peak = float(syn.weight.detach().abs().max())
                 if peak > 0:

@@ -113,6 +113,11 @@ class DelayedSynapses(nn.Module):
             d = d + torch.round(self.ax_delay.detach()).unsqueeze(0)
         return d
 
+    def delay_index(self) -> torch.Tensor:
+        """The lag the hard forward pass reads each synapse at: the rounded delay clipped to
+        the window (as :func:`delayprop.delays.delay_kernel` clips it), int64 (post, pre)."""
+        return self.rounded_delay().clamp(0, self.window - 1).long()
+
     def kernel(self) -> torch.Tensor:
         """K(tau; D_ji + D_i), (post, pre, window); differentiable in the delays."""
         if not self.has_delays:
@@ -156,7 +161,7 @@ class DelayedSynapses(nn.Module):
             if not self.has_delays:  # K = 1: a weight matrix
                 return history[..., 0] @ self.weight.t()
             if self.mode == "hard":  # K one-hot at the rounded delay: read x[t - D] directly
-                idx = self.rounded_delay().clamp(0, self.window - 1).long().t()  # (pre, post)
+                idx = self.delay_index().t()  # (pre, post)
                 B = history.shape[0]
                 x_d = history.gather(2, idx.unsqueeze(0).expand(B, -1, -1))  # (B, pre, post)
                 return torch.einsum("bij,ji->bj", x_d, self.weight)

@@ -463,17 +463,22 @@ class DelayNet(nn.Module):
             if self.readout.has_delays else None,
         )
 
+    def check_step_values(self, x_t: torch.Tensor) -> None:
+        """What a per-step pass (this :meth:`step`, ``OnlineEprop.step``) refuses beyond the
+        shape: non-finite input, and running inside dropout."""
+        if not torch.isfinite(x_t).all():
+            raise ConfigError("input contains NaN or infinite values")
+        if self.masks is not None:
+            raise ConfigError("dropout runs on whole sequences (eprop_gradients, "
+                              "bptt_gradients), not in the per-step path")
+
     def step(self, x_t: torch.Tensor, state: NetState) -> torch.Tensor:
         """Advance one time step: x_t (B, n_in) -> y_t (B, C); ``state`` is updated in place."""
         if x_t.dim() != 2 or x_t.shape[-1] != self.config.n_in:
             raise ConfigError(
                 f"input step must have shape (batch, {self.config.n_in}), got {tuple(x_t.shape)}"
             )
-        if not torch.isfinite(x_t).all():
-            raise ConfigError("input contains NaN or infinite values")
-        if self.masks is not None:
-            raise ConfigError("dropout runs on whole sequences (eprop_gradients, "
-                              "bptt_gradients), not in the per-step path")
+        self.check_step_values(x_t)
         inp = x_t.to(self.readout.weight.dtype)
         for i, layer in enumerate(self.layers):
             state.ff_lines[i].push(inp)

@@ -47,11 +47,17 @@ def delay_bits(max_value: int) -> int:
     return int(math.ceil(math.log2(max_value + 1))) if max_value > 0 else 0
 
 
-def quantise_tensor(w: torch.Tensor, bits: int) -> torch.Tensor:
-    """Symmetric uniform quantisation with one scale: max|w| / (2^(bits-1) - 1)."""
+def grid_levels(bits: int) -> int:
+    """Levels on each side of 0 of the symmetric N-bit weight grid, 2^(bits-1) - 1; its step
+    is max|w| / levels."""
     if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 32:
         raise ConfigError(f"--weight-bits must be whole numbers from 2 to 32, got {bits!r}")
-    levels = 2 ** (bits - 1) - 1
+    return 2 ** (bits - 1) - 1
+
+
+def quantise_tensor(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """Symmetric uniform quantisation with one scale: max|w| / (2^(bits-1) - 1)."""
+    levels = grid_levels(bits)
     peak = w.abs().max()
     if float(peak) == 0.0:
         return w.clone()
@@ -134,7 +140,7 @@ def synapse_groups(net: Any) -> list[dict[str, Any]]:
                 source = "input" if k == 0 else f"layer {k - 1}"
             else:
                 source = f"layer {k}"
-            d = syn.rounded_delay().clamp(0, syn.window - 1).long().cpu()
+            d = syn.delay_index().cpu()
             groups.append({
                 "name": name, "weight": syn.weight.detach().cpu(), "delays": d,
                 "delay_params": int(sum(kinds)),

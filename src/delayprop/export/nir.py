@@ -161,7 +161,7 @@ def _rounded(syn: Any) -> tuple[np.ndarray | None, np.ndarray]:
     the hard forward pass shifts: total = round(D_ji) + round(D_i), clipped to the window as
     :func:`delayprop.delays.delay_kernel` clips it; residual = total - axonal."""
     with torch.no_grad():
-        total = syn.rounded_delay().clamp(0, syn.window - 1).cpu().numpy().astype(np.int64)
+        total = syn.delay_index().cpu().numpy()
         ax = None
         if syn.ax_delay is not None:
             ax = torch.round(syn.ax_delay).clamp(0, syn.max_delay).cpu().numpy().astype(np.int64)

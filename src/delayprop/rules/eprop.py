@@ -87,7 +87,7 @@ def updates_from_correlation(
     with torch.no_grad():
         if syn.has_delays and syn.mode == "hard":
             # K is one-hot at the rounded delay: dW is C at that lag (the sum adds exact zeros)
-            idx = syn.rounded_delay().clamp(0, syn.window - 1).long().unsqueeze(-1)
+            idx = syn.delay_index().unsqueeze(-1)
             g_weight = corr.gather(-1, idx).squeeze(-1)
         else:
             g_weight = (corr * syn.kernel()).sum(-1)

@@ -54,7 +54,7 @@ class _Kernels:
         self.base = self.k = self.wk = self.wdk = None
         dev = w.device
         if self.has_delays and syn.mode == "hard":
-            idx = syn.rounded_delay().clamp(0, self.W - 1).long().t()  # (P, N)
+            idx = syn.delay_index().t()  # (P, N)
             p = torch.arange(self.P, device=dev).view(-1, 1, 1) * (batch * self.W)
             b = torch.arange(batch, device=dev).view(1, -1, 1) * self.W
             self.base = (p + b + idx.unsqueeze(1)).contiguous()  # into hist (P, B, W)
@@ -321,11 +321,7 @@ class OnlineEprop:
         if cfg.loss == "sum" and target_t is None:
             raise ConfigError("the 'sum' loss needs the target at every step")
         self._check_step_input(x_t, target_t)
-        if not torch.isfinite(x_t).all():
-            raise ConfigError("input contains NaN or infinite values")
-        if net.masks is not None:
-            raise ConfigError("dropout runs on whole sequences (eprop_gradients, "
-                              "bptt_gradients), not in the per-step path")
+        net.check_step_values(x_t)
         t = self.t
         ro = self.readout
         # forward: every layer, then the readout (as DelayNet.step)
