@@ -259,6 +259,21 @@ channels = 35
 """
 
 
+def exported_released(folder: Path, out: Path):
+    """A released model folder exported by the command line to ``out`` and read back by
+    nir.read: (graph, the model, its first 100 SHD-repro test samples (float32))."""
+    from delayprop.training.checkpoint import load_checkpoint, model_from_checkpoint
+    from delayprop.training.splits import load_splits
+
+    assert main(["export", str(folder), str(out)]) == 0
+    graph = nir.read(str(out))
+    ckpt = load_checkpoint(folder / "best.pt")
+    cfg = json.loads(json.dumps(ckpt["config"]))
+    cfg["data"]["data_dir"] = str(SHD_REPRO)
+    x = load_splits(cfg, progress=False).test.x[:100].float()
+    return graph, model_from_checkpoint(ckpt), x
+
+
 @pytest.mark.skipif(not (SHD_REPRO / "shd_test.h5.gz").exists() or not HEADLINE.exists(),
                     reason="needs ../shared/data/shd-repro and the released e-prop network")
 def test_released_network_on_100_shd_repro_test_samples(tmp_path, monkeypatch):
@@ -269,18 +284,9 @@ def test_released_network_on_100_shd_repro_test_samples(tmp_path, monkeypatch):
     identical outputs."""
     monkeypatch.setenv("DELAYPROP_CACHE", str(tmp_path / "cache"))
     from delayprop.stream import ForwardStream, chunk_spans, default_chunk
-    from delayprop.training.checkpoint import load_checkpoint, model_from_checkpoint
-    from delayprop.training.splits import load_splits
 
-    out = tmp_path / "eprop.nir"
-    assert main(["export", str(HEADLINE), str(out)]) == 0
-    graph = nir.read(str(out))
-    ckpt = load_checkpoint(HEADLINE / "best.pt")
-    cfg = json.loads(json.dumps(ckpt["config"]))
-    cfg["data"]["data_dir"] = str(SHD_REPRO)
-    model = model_from_checkpoint(ckpt)
+    graph, model, x = exported_released(HEADLINE, tmp_path / "eprop.nir")
     net = model.net.eval()
-    x = load_splits(cfg, progress=False).test.x[:100].float()
     res = interpret(graph, x.numpy(), record=("l0.spikes", "l0.membrane"))
     y64, (z64,) = reference(net, x)
     assert z64.sum() > 10_000
@@ -563,18 +569,10 @@ def test_released_dcls_network_on_100_shd_repro_test_samples(tmp_path, monkeypat
     the readout agrees on the first T + 12 steps and the predictions are the same."""
     monkeypatch.setenv("DELAYPROP_CACHE", str(tmp_path / "cache"))
     from delayprop.baselines.dcls import dcls_predict
-    from delayprop.training.checkpoint import load_checkpoint, model_from_checkpoint
-    from delayprop.training.splits import load_splits
 
-    out = tmp_path / "dcls.nir"
-    assert main(["export", str(DCLS_RELEASED), str(out)]) == 0
-    graph = nir.read(str(out))
-    ckpt = load_checkpoint(DCLS_RELEASED / "best.pt")
-    cfg = json.loads(json.dumps(ckpt["config"]))
-    cfg["data"]["data_dir"] = str(SHD_REPRO)
-    net = model_from_checkpoint(ckpt).net.eval()
+    graph, model, x = exported_released(DCLS_RELEASED, tmp_path / "dcls.nir")
+    net = model.net.eval()
     assert graph.metadata["extra_steps"] == 36 and graph.metadata["dt"] == 10.0
-    x = load_splits(cfg, progress=False).test.x[:100].float()
     T = x.shape[1]
     res = interpret(graph, pad_steps(x, 36).numpy(), record=("l0.lif", "l1.lif"))
     y64, zs = dcls_reference(net, x, extra=24)

@@ -22,6 +22,7 @@ import pytest
 import torch
 from shd_files import write_shd, write_shd_file
 from test_cli_train import TINY
+from test_reliability import cli, error_line, snapshot
 
 from delayprop.cli import main
 from delayprop.data import load_file
@@ -43,23 +44,15 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("DELAYPROP_DATA", str(tmp_path / "default-data"))
 
 
-def cli(capsys, *argv):
-    """(exit code, stdout, stderr); never a traceback, an error is exactly one line."""
-    rc = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    errors = [line for line in err.splitlines() if line.startswith("delayprop: error:")]
-    assert len(errors) == (1 if rc else 0), err
-    return rc, out, err
-
-
-def error_line(err: str) -> str:
-    return next(line for line in err.splitlines() if line.startswith("delayprop: error:"))
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name not in (".lock", "train.log")}
+def tiny_run(capsys, tmp_path: Path, data_dir: Path) -> tuple[Path, Path]:
+    """(config, run folder) of a finished one-epoch e-prop run of the tiny SHD config."""
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY.format(method="eprop"))
+    rd = tmp_path / "run"
+    rc, _, err = cli(capsys, "train", "--config", cfg, "--data-dir", data_dir, "--run-dir", rd,
+                     "--epochs", "1", "-q", "--no-plots", "--threads", "1")
+    assert rc == 0, err
+    return cfg, rd
 
 
 @pytest.fixture(scope="module")
@@ -194,12 +187,7 @@ def test_4_resume_finished_run_with_other_config_is_refused(capsys, tmp_path, fi
 
 
 def test_5_eval_on_other_data_warns_naming_both(capsys, tmp_path, data_dir):
-    cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY.format(method="eprop"))
-    rd = tmp_path / "run"
-    rc, _, err = cli(capsys, "train", "--config", cfg, "--data-dir", data_dir, "--run-dir", rd,
-                     "--epochs", "1", "-q", "--no-plots", "--threads", "1")
-    assert rc == 0, err
+    _, rd = tiny_run(capsys, tmp_path, data_dir)
     other = tmp_path / "other"
     write_shd(other / "shd_train.h5", 60, seed=5)
     write_shd(other / "shd_test.h5", 24, seed=6)
@@ -409,12 +397,7 @@ def test_9_python_api_errors():
 
 
 def test_10_resume_on_other_contents_names_the_difference(capsys, tmp_path, data_dir):
-    cfg = tmp_path / "tiny.toml"
-    cfg.write_text(TINY.format(method="eprop"))
-    rd = tmp_path / "run"
-    rc, _, err = cli(capsys, "train", "--config", cfg, "--data-dir", data_dir, "--run-dir", rd,
-                     "--epochs", "1", "-q", "--no-plots", "--threads", "1")
-    assert rc == 0, err
+    cfg, rd = tiny_run(capsys, tmp_path, data_dir)
     (rd / FINAL).unlink()
     # same names, sizes and sample counts; other spikes
     write_shd(data_dir / "shd_train.h5", 60, seed=9)
